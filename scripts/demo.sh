@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The main demo, offline: a project over the bundled Korean + English sample corpus, searched
+# and answered with citations by the local SmolLM2 model. Safe to run again (incremental).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LP=.venv/bin/llmpilot
+DEMO=${DEMO_DIR:-demo-project}
+
+[ -f "$DEMO/llmpilot.yaml" ] || $LP init "$DEMO"
+sample=$(.venv/bin/python -c "import llmpilot, pathlib; print(pathlib.Path(llmpilot.__file__).parent / 'sample_corpus')")
+mkdir -p "$DEMO/docs"
+cp -r "$sample"/. "$DEMO/docs/"
+rm -f "$DEMO/docs/QUESTIONS.md"   # the demo's questions, not a document
+
+echo "== ingest (incremental: a second run skips unchanged files)"
+$LP ingest -p "$DEMO" "$DEMO/docs"
+
+echo; echo "== search (hybrid: BM25 + multilingual-e5-small, convex fusion)"
+$LP search -p "$DEMO" "배터리 보증 기간은 몇 년인가요?" -k 3
+
+echo; echo "== ask, Korean (SmolLM2-135M-Instruct via llama.cpp, streamed)"
+$LP ask -p "$DEMO" "배터리 보증 기간은 몇 년인가요?"
+
+echo; echo "== ask, English"
+$LP ask -p "$DEMO" "What are the support hours?"
+
+echo; echo "demo project: $DEMO (try: $LP ask -p $DEMO \"your question\")"

@@ -1,0 +1,3 @@
+from llmpilot.cli import main
+
+main()

