@@ -19,9 +19,9 @@ echo; echo "== search (hybrid: BM25 + multilingual-e5-small, convex fusion)"
 $LP search -p "$DEMO" "배터리 보증 기간은 몇 년인가요?" -k 3
 
 echo; echo "== ask, Korean (SmolLM2-135M-Instruct via llama.cpp, streamed)"
-$LP ask -p "$DEMO" "배터리 보증 기간은 몇 년인가요?"
+$LP ask -p "$DEMO" "솔박스 10의 기본 설치비는 얼마인가요?"
 
 echo; echo "== ask, English"
-$LP ask -p "$DEMO" "What are the support hours?"
+$LP ask -p "$DEMO" "When is phone support open on Saturday?"
 
 echo; echo "demo project: $DEMO (try: $LP ask -p $DEMO \"your question\")"

@@ -102,7 +102,7 @@ def test_ingesting_another_folder_does_not_remove_the_first(tmp_path: Path) -> N
 
 def test_transforms_redact_pii_and_skip_duplicates(tmp_path: Path) -> None:
     docs = make_folder(tmp_path)
-    (docs / "copy-of-warranty.md").write_text(KO + "\n", encoding="utf-8")
+    (docs / "warranty-ko.v2.md").write_text(KO + "\n", encoding="utf-8")
     project = make_project(tmp_path)
     report = ingest(project, docs, HashingEmbedder())
     assert report.duplicates == 1
@@ -112,16 +112,16 @@ def test_transforms_redact_pii_and_skip_duplicates(tmp_path: Path) -> None:
     assert "010-1234-5678" not in ko.document.text and "[phone]" in ko.document.text
     assert ko.document.language == "ko"
     assert stored["docs/support.txt"].document.language == "en"
-    dup = stored["docs/copy-of-warranty.md"]
+    dup = stored["docs/warranty-ko.v2.md"]
     assert dup.duplicate_of == "docs/warranty-ko.md"
     chunked = project.store.chunked_state(project.config.chunks_hash())
-    assert "docs/copy-of-warranty.md" not in chunked
+    assert "docs/warranty-ko.v2.md" not in chunked
 
     # When the original goes away, the duplicate stands for itself and gets chunked.
     (docs / "warranty-ko.md").unlink()
     ingest(project, docs, HashingEmbedder())
     chunked = project.store.chunked_state(project.config.chunks_hash())
-    assert "docs/copy-of-warranty.md" in chunked
+    assert "docs/warranty-ko.v2.md" in chunked
 
 
 def test_corrupt_file_is_reported_and_the_run_finishes(tmp_path: Path) -> None:
