@@ -274,3 +274,15 @@ def test_minhash_estimates_jaccard() -> None:
 def test_threshold_is_validated() -> None:
     with pytest.raises(ValueError, match="threshold"):
         Deduplicator(exact=True, near=True, threshold=0.0)
+
+
+def test_english_fast_path_agrees_with_langdetect_and_leaves_other_languages_alone() -> None:
+    from llmpilot.transforms.language import _langdetect, detect_language
+
+    english = (
+        "The results of this study show that the treatment was effective for patients with the disease, "
+        "and that the effect is larger in those who are treated early by their doctors."
+    )
+    assert detect_language(english) == "en" == _langdetect(english)
+    german = "Der Hund ist in dem Haus und das war gut für die Kinder, die dort spielen und lachen den ganzen Tag."
+    assert detect_language(german) == "de"

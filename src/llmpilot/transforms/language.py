@@ -18,6 +18,13 @@ MIN_LETTERS = 12
 MIN_PROBABILITY = 0.7
 #: Detection reads this many leading characters; more adds time, not accuracy.
 SAMPLE_CHARS = 4000
+#: English function words that are rare in other Latin-script languages. A text where they make
+#: up this share of the words is English without asking langdetect (which costs ~2.5 ms a
+#: document: 10% of ingest time next to a fast embedder).
+_ENGLISH_MARKERS = frozenset("the of and to that is for with are this from by which was were be".split())
+_ENGLISH_SHARE = 0.15
+_MIN_WORDS = 20
+_WORD = re.compile(r"[a-z]+")
 
 _lock = threading.Lock()
 _seeded = False
@@ -35,6 +42,9 @@ def detect_language(text: str) -> str:
         return "ko"
     if letters < MIN_LETTERS:
         return UNDETERMINED
+    words = _WORD.findall(sample[:2000].lower())
+    if len(words) >= _MIN_WORDS and sum(w in _ENGLISH_MARKERS for w in words) / len(words) >= _ENGLISH_SHARE:
+        return "en"
     return _langdetect(sample)
 
 
