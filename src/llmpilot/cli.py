@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmpilot.errors import LlmpilotError
+from llmpilot.project import Project
 
 app = typer.Typer(
     help="llmpilot: build LLM services the measured way (ingest, retrieve, answer with citations, bench).",
@@ -32,9 +33,7 @@ ProjectOpt = Annotated[
 ]
 
 
-def _open(project: Path, config: Path | None = None):  # type: ignore[no-untyped-def]
-    from llmpilot.project import Project
-
+def _open(project: Path, config: Path | None = None) -> Project:
     return Project.open(config if config is not None else project)
 
 
@@ -44,7 +43,6 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing llmpilot.yaml.")] = False,
 ) -> None:
     """Create a project folder with a commented llmpilot.yaml and an empty SQLite store."""
-    from llmpilot.project import Project
 
     project = Project.init(directory, force=force)
     out.print(f"created {project.config_path} and the store at {project.store_url}")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from llmpilot.errors import ConfigError
 
 PiiKind = Literal["email", "phone", "rrn", "card"]
+ALL_PII: tuple[PiiKind, ...] = ("email", "phone", "rrn", "card")
 
 
 class Section(BaseModel):
@@ -28,7 +29,7 @@ class TransformsConfig(Section):
     dedup_exact: bool = True
     dedup_near: bool = True
     near_threshold: float = Field(0.9, gt=0.0, le=1.0)
-    pii: list[PiiKind] = Field(default_factory=lambda: ["email", "phone", "rrn", "card"])
+    pii: list[PiiKind] = Field(default_factory=lambda: list(ALL_PII))
     pii_replacement: str = "[{kind}]"
     detect_language: bool = True
 
@@ -77,7 +78,7 @@ class VectorIndexConfig(Section):
     kind: Literal["exact", "hnsw"] = "exact"
     connectivity: int = 16
     expansion_add: int = 128
-    expansion_search: int = 64
+    expansion_search: int = 128
 
 
 class IndexConfig(Section):
@@ -114,6 +115,8 @@ class GeneratorConfig(Section):
     api_key_env: str | None = None
     max_tokens: int = Field(256, gt=0)
     temperature: float = Field(0.2, ge=0.0)
+    #: llama-cpp only: >1 discourages repeating tokens (small models loop without it).
+    repeat_penalty: float = Field(1.1, ge=1.0)
     seed: int = 0
     timeout_s: float = 120.0
 

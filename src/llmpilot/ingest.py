@@ -66,11 +66,13 @@ class _PendingUnit:
 
 
 def make_chunker(cfg: PipelineConfig) -> Chunker:
-    return registry.chunkers.get(cfg.chunking.method)(cfg.chunking)  # type: ignore[no-any-return]
+    chunker: Chunker = registry.chunkers.get(cfg.chunking.method)(cfg.chunking)
+    return chunker
 
 
 def make_embedder(cfg: PipelineConfig) -> Embedder:
-    return registry.embedders.get(cfg.embedder.name)(cfg.embedder)  # type: ignore[no-any-return]
+    embedder: Embedder = registry.embedders.get(cfg.embedder.name)(cfg.embedder)
+    return embedder
 
 
 def needs_embeddings(cfg: PipelineConfig) -> bool:

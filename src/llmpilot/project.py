@@ -58,7 +58,7 @@ index:
     kind: exact           # exact (numpy) | hnsw (usearch)
     connectivity: 16
     expansion_add: 128
-    expansion_search: 64
+    expansion_search: 128
 
 retrieval:
   mode: hybrid            # keyword | dense | hybrid
@@ -80,6 +80,7 @@ generator:
   api_key_env: null
   max_tokens: 256
   temperature: 0.2
+  repeat_penalty: 1.1     # llama-cpp only: small models loop without it
   seed: 0
   timeout_s: 120.0
 

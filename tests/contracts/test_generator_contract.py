@@ -94,3 +94,14 @@ def test_korean_question(generator: Generator) -> None:
     assert text.strip()
     streamed = "".join(generator.stream(KOREAN, max_tokens=12, temperature=0.0))
     assert streamed == text
+
+
+@pytest.mark.slow
+def test_llamacpp_reports_its_window_and_counts_tokens() -> None:
+    from llmpilot.config import GeneratorConfig
+    from llmpilot.generation.llamacpp import LlamaCppGenerator
+
+    gen = LlamaCppGenerator(GeneratorConfig(n_ctx=2048))
+    assert gen.context_window == 2048
+    short, long = gen.count_tokens("배터리"), gen.count_tokens("배터리 보증 기간은 10년입니다. " * 20)
+    assert 0 < short < long

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from llmpilot.sources.files import discover_files
 
 from llmpilot.config import parse_config
 from llmpilot.embedding.hashing import HashingEmbedder
 from llmpilot.ingest import Ingestor, IngestReport
 from llmpilot.pipeline import Pipeline
 from llmpilot.project import Project
+from llmpilot.sources.files import discover_files
 
 KO = """# 배터리 보증 안내
 

@@ -76,7 +76,18 @@ class LlamaCppGenerator:
         self.n_ctx = cfg.n_ctx
         self.n_threads = cfg.n_threads or os.cpu_count() or 1
         self.seed = cfg.seed
+        self.repeat_penalty = cfg.repeat_penalty
         self.model_id = f"llama-cpp:{self.path.name}"
+
+    @property
+    def context_window(self) -> int:
+        """Tokens the loaded context holds (prompt + answer); the pipeline fits sources into it."""
+        return self.n_ctx
+
+    def count_tokens(self, text: str) -> int:
+        loaded = self._model()
+        with loaded.lock:
+            return len(loaded.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def _model(self) -> _Loaded:
         return _load(self.path, self.n_ctx, self.n_threads, self.seed)
@@ -97,7 +108,11 @@ class LlamaCppGenerator:
         with loaded.lock:
             try:
                 result = loaded.llm.create_chat_completion(
-                    messages=list(messages), max_tokens=max_tokens, temperature=temperature, seed=self.seed
+                    messages=list(messages),
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    repeat_penalty=self.repeat_penalty,
+                    seed=self.seed,
                 )
             except ValueError as exc:
                 raise self._too_long(exc) from None
@@ -116,6 +131,7 @@ class LlamaCppGenerator:
                 messages=list(messages),
                 max_tokens=max_tokens,
                 temperature=temperature,
+                repeat_penalty=self.repeat_penalty,
                 seed=self.seed,
                 stream=True,
             )

@@ -197,7 +197,10 @@ class HnswVectorIndex(_VectorIndexBase):
         n = len(self._ids)
         if n == 0 or q.shape[0] == 0:
             return [[] for _ in range(q.shape[0])]
-        matches = self._index.search(q, min(k, n))
+        # When k reaches a large share of the index the graph walk can come back short; a brute
+        # force scan is then both complete and cheaper than widening the walk.
+        exact = k >= n // 2
+        matches = self._index.search(q, min(k, n), exact=exact)
         keys = np.atleast_2d(matches.keys)
         dists = np.atleast_2d(matches.distances)
         counts = np.atleast_1d(getattr(matches, "counts", [keys.shape[1]]))

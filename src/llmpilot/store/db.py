@@ -322,7 +322,7 @@ class Store:
         if not items:
             return
         with self.engine.begin() as conn:
-            known = set()
+            known: set[str] = set()
             keys = list(items)
             for i in range(0, len(keys), 500):
                 part = keys[i : i + 500]

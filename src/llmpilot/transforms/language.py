@@ -21,7 +21,26 @@ SAMPLE_CHARS = 4000
 #: English function words that are rare in other Latin-script languages. A text where they make
 #: up this share of the words is English without asking langdetect (which costs ~2.5 ms a
 #: document: 10% of ingest time next to a fast embedder).
-_ENGLISH_MARKERS = frozenset("the of and to that is for with are this from by which was were be".split())
+_ENGLISH_MARKERS = frozenset(
+    [
+        "the",
+        "of",
+        "and",
+        "to",
+        "that",
+        "is",
+        "for",
+        "with",
+        "are",
+        "this",
+        "from",
+        "by",
+        "which",
+        "was",
+        "were",
+        "be",
+    ]
+)
 _ENGLISH_SHARE = 0.15
 _MIN_WORDS = 20
 _WORD = re.compile(r"[a-z]+")
