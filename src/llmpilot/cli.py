@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from llmpilot.errors import LlmpilotError
@@ -108,9 +109,11 @@ def ingest(
     table.add_row("seconds", f"{report.seconds:.1f}")
     out.print(table)
     for skipped in report.skipped:
-        err.print(f"[yellow]skipped (unsupported type):[/] {skipped}")
+        err.print(
+            f"[yellow]skipped (unsupported type):[/] {escape(skipped)}", soft_wrap=True, highlight=False
+        )
     for problem in report.problems:
-        err.print(f"[red]problem:[/] {problem}")
+        err.print(f"[red]problem:[/] {escape(problem)}", soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -284,7 +287,7 @@ def main() -> None:
     try:
         app()
     except LlmpilotError as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         err.print("interrupted; re-run the same command to resume")
