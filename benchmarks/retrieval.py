@@ -24,12 +24,14 @@ SHARED = ROOT.parent / "shared" / "data"
 DATASETS = {"autorag-ko": "examples/hybrid-ko.yaml", "scifact": "examples/hybrid-en.yaml"}
 
 
-def variant(cfg: PipelineConfig, **retrieval: object) -> PipelineConfig:
+def variant(cfg: PipelineConfig, vector_kind: str | None = None, **retrieval: object) -> PipelineConfig:
     data = cfg.model_dump(mode="json")
     fusion = retrieval.pop("fusion", None)
     data["retrieval"].update(retrieval)
     if fusion:
         data["retrieval"]["fusion"].update(fusion)
+    if vector_kind:
+        data["index"]["vector"]["kind"] = vector_kind
     return PipelineConfig.model_validate(data)
 
 
@@ -51,6 +53,7 @@ def main() -> int:
             "dense": variant(base, mode="dense"),
             "hybrid (rrf k=60)": variant(base, fusion={"method": "rrf"}),
             "hybrid (shipped config)": base,
+            "hybrid, HNSW vectors": variant(base, vector_kind="hnsw"),
         }
         for label, cfg in variants.items():
             result = run_retrieval_benchmark(

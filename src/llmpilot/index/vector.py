@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import ValidationError
+from threadpoolctl import threadpool_limits
 
 from llmpilot.config import VectorIndexConfig
 from llmpilot.errors import StoreError
@@ -121,7 +122,10 @@ class ExactVectorIndex(_VectorIndexBase):
         top = min(k, n)
         out: list[list[ScoredId]] = []
         for lo in range(0, q.shape[0], _QUERY_BATCH):
-            scores = q[lo : lo + _QUERY_BATCH] @ self._vectors.T
+            # One BLAS thread: OpenBLAS's pool keeps spinning after a call and starves the query
+            # encoder's own threads (torch, OpenMP) on small machines; measured 12x slower queries.
+            with threadpool_limits(1, user_api="blas"):
+                scores = q[lo : lo + _QUERY_BATCH] @ self._vectors.T
             if top < n:
                 cand = np.argpartition(-scores, top - 1, axis=1)[:, :top]
             else:
