@@ -101,6 +101,27 @@ def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
+class ApiClient:
+    """An httpx client created on first use, with the API key read from its env var then."""
+
+    def __init__(self, api_key_env: str | None, field: str, timeout_s: float) -> None:
+        self.api_key_env = api_key_env
+        self.field = field
+        self.timeout_s = timeout_s
+        self._client: httpx.Client | None = None
+
+    def get(self) -> httpx.Client:
+        if self._client is None:
+            key = api_key_from_env(self.api_key_env, self.field)
+            self._client = httpx.Client(timeout=self.timeout_s, headers=auth_headers(key))
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
 class OpenAIEmbedder:
     """Batches of `batch_size` texts per request; 5xx/429 and connection errors are retried with backoff."""
 
@@ -134,7 +155,7 @@ class OpenAIEmbedder:
             f"openai:{self.model}@{self.base_url}", self.prefixes["query"], self.prefixes["passage"]
         )
         self._dim: int | None = None
-        self._client: httpx.Client | None = None
+        self._client = ApiClient(self.api_key_env, "embedder.api_key_env", self.timeout_s)
 
     @property
     def dim(self) -> int:
@@ -145,15 +166,10 @@ class OpenAIEmbedder:
         return self._dim
 
     def _http(self) -> httpx.Client:
-        if self._client is None:
-            key = api_key_from_env(self.api_key_env, "embedder.api_key_env")
-            self._client = httpx.Client(timeout=self.timeout_s, headers=auth_headers(key))
-        return self._client
+        return self._client.get()
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._client.close()
 
     def embed(self, texts: Sequence[str], kind: EmbedKind) -> np.ndarray:
         check_kind(kind)

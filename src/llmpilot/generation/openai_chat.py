@@ -14,9 +14,8 @@ import httpx
 
 from llmpilot.config import GeneratorConfig
 from llmpilot.embedding.openai_compat import (
+    ApiClient,
     ServerResponseError,
-    api_key_from_env,
-    auth_headers,
     http_error,
     unreachable_message,
 )
@@ -42,18 +41,13 @@ class OpenAIChatGenerator:
         self.seed = cfg.seed
         self.timeout_s = cfg.timeout_s
         self.model_id = f"openai:{self.model}@{self.base_url}"
-        self._client: httpx.Client | None = None
+        self._client = ApiClient(self.api_key_env, "generator.api_key_env", self.timeout_s)
 
     def _http(self) -> httpx.Client:
-        if self._client is None:
-            key = api_key_from_env(self.api_key_env, "generator.api_key_env")
-            self._client = httpx.Client(timeout=self.timeout_s, headers=auth_headers(key))
-        return self._client
+        return self._client.get()
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._client.close()
 
     def _payload(
         self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float, stream: bool
