@@ -16,11 +16,11 @@ import json
 import random
 from pathlib import Path
 
-from llmpilot.bench.retrieval import dataset_unit
 from llmpilot.config import load_config
 from llmpilot.evaluation.datasets import load_dataset
 from llmpilot.evaluation.metrics import ndcg_at_k
 from llmpilot.ingest import Ingestor
+from llmpilot.optimization.evaluate import dataset_unit
 from llmpilot.pipeline import Pipeline
 from llmpilot.project import Project
 from llmpilot.retrieval.fusion import convex, rrf

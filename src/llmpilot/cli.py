@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from llmpilot.errors import LlmpilotError
+from llmpilot.evaluation.cli import eval_app
 from llmpilot.project import Project
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks that write JSON results.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(eval_app, name="eval")
 
 out = Console()
 err = Console(stderr=True)
@@ -62,6 +64,7 @@ def ingest(
     id_column: Annotated[str, typer.Option(help="Column holding a stable row id (with --sql).")] = "id",
     title_column: Annotated[str | None, typer.Option(help="Optional title column (with --sql).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    config: Annotated[Path | None, typer.Option(help="Config file (its folder is the project).")] = None,
 ) -> None:
     """Ingest files/folders (.txt .md .html .pdf .docx .csv .jsonl) and SQL rows, incrementally.
 
@@ -75,7 +78,7 @@ def ingest(
 
     if not paths and not sql:
         raise LlmpilotError("nothing to ingest: give file/folder paths and/or --sql URL --query 'SELECT …'")
-    proj = _open(project)
+    proj = _open(project, config)
     discovery = discover_files(paths or [])
     units = list(discovery.units)
     origins = list(discovery.origins)
@@ -280,6 +283,81 @@ def bench_retrieval(
         f"recall@100 {m['recall@100']:.4f}  MRR@10 {m['mrr@10']:.4f}  ({result['queries']} queries, "
         f"{result['docs']} docs, index {result['index_seconds']:.1f}s, "
         f"queries {result['query_seconds']:.2f}s)"
+    )
+
+
+@app.command()
+def optimize(
+    dataset: Annotated[Path, typer.Option(help="Dataset folder: corpus.jsonl, queries.jsonl, qrels.jsonl.")],
+    space: Annotated[
+        Path, typer.Option(help="Search space YAML: the pipeline config with lists where values vary.")
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for best.yaml, results.json and report.html.")
+    ],
+    strategy: Annotated[str, typer.Option(help="grid | random | halving | greedy")] = "halving",
+    metric: Annotated[
+        str, typer.Option(help="Primary metric: ndcg@10 | recall@10 | recall@100 | mrr@10.")
+    ] = "ndcg@10",
+    budget: Annotated[int | None, typer.Option(help="random: how many configs to try.")] = None,
+    eta: Annotated[int, typer.Option(help="halving: keep 1/eta per rung, grow queries eta-fold.")] = 3,
+    min_queries: Annotated[int, typer.Option(help="halving: queries in the first rung.")] = 12,
+    seed: Annotated[int, typer.Option(help="Seed for query order and random sampling.")] = 0,
+    workers: Annotated[
+        int | None, typer.Option(help="Run trials on a local Ray cluster with N workers.")
+    ] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Run trials on an existing Ray cluster.")] = None,
+    workdir: Annotated[
+        Path, typer.Option(help="Work folder: artifact cache shared by all trials and runs.")
+    ] = Path(".llmpilot-bench"),
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Search the space on the dataset, pick the best config with evidence, write best.yaml,
+    results.json and report.html. A killed run resumes where it stopped when started again."""
+    from llmpilot.optimization.run import optimize as run_optimize
+    from llmpilot.optimization.search import SearchSettings
+
+    factory = None
+    if workers or ray_address:
+        from llmpilot.optimization.distributed import ray_runner
+        from llmpilot.optimization.evaluate import Evaluator
+        from llmpilot.optimization.search import BatchRunner
+
+        def factory(evaluator: Evaluator) -> BatchRunner:
+            return ray_runner(evaluator, workers=workers, address=ray_address)
+
+    settings = SearchSettings(
+        strategy=strategy, primary_metric=metric, budget=budget, eta=eta, min_queries=min_queries, seed=seed
+    )
+    result = run_optimize(
+        dataset, space, out_dir, settings, workdir=workdir, runner_factory=factory, progress=progress
+    )
+    _optimize_summary(result.results, result.selection.best.params, metric)
+    written = [result.best_yaml, result.results_json, *([result.report_html] if result.report_html else [])]
+    out.print("wrote " + ", ".join(str(p) for p in written))
+
+
+def _optimize_summary(results: dict[str, Any], params: dict[str, Any], metric: str) -> None:
+    best = next(t for t in results["trials"] if t["trial_id"] == results["best"]["trial_id"])
+    m = best["metrics"][metric]
+    out.print(f"best {metric} {m['mean']:.4f} [{m['ci_low']:.4f}, {m['ci_high']:.4f}] with {params}")
+    sig = results["significance"]
+    if sig:
+        verdict = "significantly" if sig["significant"] else "not significantly"
+        out.print(
+            f"{verdict} better than the runner-up (p={sig['p_value']:.3f}, diff {sig['mean_diff']:+.4f})"
+        )
+    cheap = results["cheapest_not_worse"]
+    if cheap and cheap["trial_id"] != best["trial_id"]:
+        out.print(
+            f"cheapest config not significantly worse: {cheap['trial_id']} "
+            f"({cheap['latency_ms_p50']:.1f} ms p50)"
+        )
+    c = results["compute"]
+    out.print(
+        f"{c['trials_evaluated']} trial evaluations, {c['query_evaluations']} query evaluations, "
+        f"{c['passages_embedded']} passages and {c['queries_embedded']} queries embedded, "
+        f"{results['seconds']:.1f}s"
     )
 
 

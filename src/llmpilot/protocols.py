@@ -22,7 +22,9 @@ class Chunker(Protocol):
 class Embedder(Protocol):
     #: Stable identity of the model and its settings; part of embedding cache keys.
     model_id: str
-    dim: int
+
+    @property
+    def dim(self) -> int: ...
 
     def embed(self, texts: Sequence[str], kind: EmbedKind) -> np.ndarray:
         """float32 array (len(texts), dim), rows L2-normalized. Query/passage prefixes are applied here."""

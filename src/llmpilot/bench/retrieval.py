@@ -6,29 +6,19 @@ is reused by every config that shares an embedder); documents are ranked by thei
 
 from __future__ import annotations
 
-import hashlib
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 from llmpilot.config import PipelineConfig
-from llmpilot.evaluation.datasets import RetrievalDataset, load_dataset
+from llmpilot.evaluation.datasets import load_dataset
 from llmpilot.evaluation.metrics import evaluate_run
 from llmpilot.ingest import Ingestor, needs_embeddings
+from llmpilot.optimization.evaluate import dataset_unit
 from llmpilot.pipeline import Pipeline
 from llmpilot.project import Project
 from llmpilot.retrieval.retriever import rank_documents
-from llmpilot.sources.base import LoadResult, SourceUnit
-
-
-def dataset_unit(dataset: RetrievalDataset, folder: Path) -> SourceUnit:
-    corpus = folder / "corpus.jsonl"
-    fingerprint = hashlib.sha256(corpus.read_bytes()).hexdigest()
-    key = f"dataset:{dataset.name}"
-    return SourceUnit(
-        key=key, origin=key, fingerprint=fingerprint, loader=lambda: LoadResult(list(dataset.corpus), [])
-    )
 
 
 def run_retrieval_benchmark(

@@ -45,10 +45,11 @@ class Retriever:
         depth = max(self.cfg.candidates, k)
         results = []
         for lists in self.candidate_lists(queries, depth):
-            results.append(self._fuse(lists, k))
+            results.append(self.fuse(lists, k))
         return results
 
-    def _fuse(self, lists: dict[str, list[ScoredId]], k: int) -> list[Hit]:
+    def fuse(self, lists: dict[str, list[ScoredId]], k: int) -> list[Hit]:
+        """The top-k hits from per-retriever candidate lists, fused as configured."""
         raw = {name: {item.id: item.score for item in ranked} for name, ranked in lists.items()}
         if len(lists) == 1:
             (only,) = lists.values()

@@ -69,3 +69,8 @@ def migrate(conn: Connection) -> list[str]:
         conn.execute(insert(schema.migrations).values(name=name, applied_at=datetime.now(UTC)))
         now_applied.append(name)
     return now_applied
+
+
+@migration("m002_trials")
+def m002_trials(conn: Connection) -> None:
+    _create(conn, schema.trials)

@@ -113,3 +113,16 @@ ingest_problems = Table(
     Column("source", String(2000), nullable=False),
     Column("reason", Text, nullable=False),
 )
+
+#: Optimizer trials, so a killed optimization resumes where it stopped. A study is one
+#: (dataset, space, strategy, seed); a trial result is per (config, number of queries).
+trials = Table(
+    "trials",
+    metadata,
+    Column("study_id", String(64), primary_key=True),
+    Column("trial_id", String(32), primary_key=True),
+    Column("n_queries", Integer, primary_key=True),
+    Column("rung", Integer, nullable=False),
+    Column("result_json", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

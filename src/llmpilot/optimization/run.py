@@ -1,0 +1,165 @@
+"""`llmpilot optimize` as a library call: search, select, and write best.yaml, results.json, report.html."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from llmpilot.evaluation.datasets import load_dataset
+from llmpilot.generation.prompting import snippet
+from llmpilot.optimization.evaluate import Evaluator, TrialResult
+from llmpilot.optimization.search import BatchRunner, Search, SearchSettings, trial_to_json
+from llmpilot.optimization.select import Selection, aggregate, select
+from llmpilot.optimization.space import SearchSpace
+from llmpilot.retrieval.retriever import Retriever, rank_documents
+
+WORST_QUERIES = 10
+
+
+@dataclass
+class OptimizationOutput:
+    best_yaml: Path
+    results_json: Path
+    report_html: Path | None
+    selection: Selection
+    results: dict[str, Any]
+
+
+def optimize(
+    dataset_dir: Path,
+    space_file: Path,
+    out: Path,
+    settings: SearchSettings,
+    *,
+    workdir: Path,
+    runner_factory: Any = None,
+    progress: bool = False,
+) -> OptimizationOutput:
+    t0 = time.perf_counter()
+    dataset = load_dataset(dataset_dir)
+    space = SearchSpace.load(space_file)
+    evaluator = Evaluator(dataset, dataset_dir, workdir, progress=progress)
+    try:
+        runner: BatchRunner | None = runner_factory(evaluator) if runner_factory else None
+        search = Search(space, evaluator, settings, runner=runner, progress=progress)
+        trials = search.run()
+        selection = select(trials, settings.primary_metric)
+        results = _results_json(
+            dataset_dir,
+            space_file,
+            settings,
+            trials,
+            selection,
+            evaluator,
+            time.perf_counter() - t0,
+            len(search.candidates),
+        )
+    finally:
+        evaluator.close()
+
+    out.mkdir(parents=True, exist_ok=True)
+    best_cfg = selection.best.config.model_copy(update={"store": "sqlite:///llmpilot.db"})
+    best_yaml = out / "best.yaml"
+    header = (
+        f"# Best config found by `llmpilot optimize` ({settings.strategy}) on {dataset.name}: "
+        f"{settings.primary_metric} {selection.best.mean(settings.primary_metric):.4f}\n"
+        "# Use it as a project config: llmpilot ingest --config best.yaml …, then llmpilot ask --config …\n"
+    )
+    best_yaml.write_text(header + best_cfg.to_yaml(), encoding="utf-8")
+    results_json = out / "results.json"
+    results_json.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    report = None
+    try:
+        from llmpilot.optimization.report import render_report
+    except ImportError:  # the report module ships with the HTML template; absent in a partial install
+        render_report = None
+    if render_report is not None:
+        report = render_report(results, out / "report.html")
+    return OptimizationOutput(best_yaml, results_json, report, selection, results)
+
+
+def _results_json(
+    dataset_dir: Path,
+    space_file: Path,
+    settings: SearchSettings,
+    trials: list[TrialResult],
+    selection: Selection,
+    evaluator: Evaluator,
+    seconds: float,
+    n_candidates: int,
+) -> dict[str, Any]:
+    rows = []
+    for trial in trials:
+        row = trial_to_json(trial)
+        row["metrics"] = aggregate(trial)
+        rows.append(row)
+    cheapest = selection.cheapest_not_worse
+    return {
+        "dataset": evaluator.dataset.name,
+        "dataset_dir": str(dataset_dir),
+        "space_file": str(space_file),
+        "strategy": settings.strategy,
+        "settings": settings.__dict__,
+        "primary_metric": settings.primary_metric,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 2),
+        "compute": evaluator.meter.as_dict(),
+        "candidates": n_candidates,
+        "trials": rows,
+        "best": {"trial_id": selection.best.trial_id, "params": selection.best.params},
+        "runner_up": {"trial_id": selection.runner_up.trial_id} if selection.runner_up else None,
+        "significance": selection.significance,
+        "cheapest_not_worse": (
+            {
+                "trial_id": cheapest.trial_id,
+                "latency_ms_p50": cheapest.latency_ms_p50,
+                "p_value": selection.cheapest_p_value,
+            }
+            if cheapest
+            else None
+        ),
+        "worst_queries": _worst_queries(selection.best, evaluator, settings.primary_metric),
+    }
+
+
+def _worst_queries(best: TrialResult, evaluator: Evaluator, metric: str) -> list[dict[str, Any]]:
+    prepared = evaluator.prepare(best.config)
+    retriever = Retriever(best.config.retrieval, prepared.indexes, prepared.embedder)
+    scores = best.per_query[metric]
+    by_id = {q.id: q for q in evaluator.dataset.queries}
+    out = []
+    for qid in sorted(scores, key=lambda q: (scores[q], q))[:WORST_QUERIES]:
+        query = by_id[qid]
+        relevant = evaluator.dataset.qrels[qid]
+        hits = retriever.retrieve(query.text, 20)
+        retrieved: list[dict[str, Any]] = []
+        for hit in hits:
+            if len(retrieved) == 5:
+                break
+            if hit.chunk.doc_id in {r["doc_id"] for r in retrieved}:
+                continue
+            retrieved.append(
+                {
+                    "rank": len(retrieved) + 1,
+                    "doc_id": hit.chunk.doc_id,
+                    "title": hit.title,
+                    "snippet": snippet(hit.chunk.text, 200),
+                    "score": hit.score,
+                    "relevant": relevant.get(hit.chunk.doc_id, 0) > 0,
+                }
+            )
+        out.append(
+            {
+                "query_id": qid,
+                "text": query.text,
+                "score": scores[qid],
+                "relevant": sorted(d for d, v in relevant.items() if v > 0),
+                "retrieved": retrieved,
+                "doc_ranking_top10": rank_documents(hits)[:10],
+            }
+        )
+    return out

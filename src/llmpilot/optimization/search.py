@@ -1,0 +1,262 @@
+"""Search strategies over a SearchSpace: grid, random, successive halving, and greedy
+stage-by-stage (AutoRAG's way, for comparison). Every trial result is saved in the store as it
+finishes, so a killed optimization resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from llmpilot.config import PipelineConfig, stable_hash
+from llmpilot.evaluation.datasets import Query
+from llmpilot.optimization.evaluate import Evaluator, TrialResult
+from llmpilot.optimization.space import Candidate, SearchSpace
+from llmpilot.progress import Reporter, Task
+from llmpilot.store import schema
+
+STRATEGIES = ("grid", "random", "halving", "greedy")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    strategy: str = "halving"
+    primary_metric: str = "ndcg@10"
+    #: random: how many configs; halving: ignored; grid/greedy: ignored.
+    budget: int | None = None
+    #: halving: keep the best 1/eta at each rung and grow the query subset eta times.
+    eta: int = 3
+    #: halving: queries in the first rung (at least).
+    min_queries: int = 12
+    seed: int = 0
+
+
+class TrialLog:
+    """Trial results of one study, in the store."""
+
+    def __init__(self, evaluator: Evaluator, study_id: str) -> None:
+        self.store = evaluator.store
+        self.study_id = study_id
+
+    def get(self, trial_id: str, n_queries: int) -> dict[str, Any] | None:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.trials.c.result_json).where(
+                    schema.trials.c.study_id == self.study_id,
+                    schema.trials.c.trial_id == trial_id,
+                    schema.trials.c.n_queries == n_queries,
+                )
+            ).first()
+        return json.loads(row[0]) if row else None
+
+    def put(self, result: TrialResult) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                insert(schema.trials).values(
+                    study_id=self.study_id,
+                    trial_id=result.trial_id,
+                    n_queries=result.n_queries,
+                    rung=result.rung,
+                    result_json=json.dumps(trial_to_json(result), ensure_ascii=False),
+                    created_at=datetime.now(UTC),
+                )
+            )
+
+
+def trial_to_json(result: TrialResult) -> dict[str, Any]:
+    return {
+        "trial_id": result.trial_id,
+        "config": result.config.model_dump(mode="json"),
+        "params": result.params,
+        "n_queries": result.n_queries,
+        "rung": result.rung,
+        "complete": result.complete,
+        "per_query": result.per_query,
+        "latency_ms_p50": result.latency_ms_p50,
+        "seconds": result.seconds,
+        "passages_embedded": result.passages_embedded,
+    }
+
+
+def trial_from_json(data: dict[str, Any]) -> TrialResult:
+    return TrialResult(
+        trial_id=data["trial_id"],
+        config=PipelineConfig.model_validate(data["config"]),
+        params=data["params"],
+        n_queries=data["n_queries"],
+        per_query=data["per_query"],
+        latency_ms_p50=data["latency_ms_p50"],
+        seconds=data["seconds"],
+        passages_embedded=data["passages_embedded"],
+        rung=data["rung"],
+        complete=data["complete"],
+        extra={"resumed": True},
+    )
+
+
+#: Runs a batch of (candidate, queries, rung) and returns the results in the same order.
+BatchRunner = Callable[[Sequence[tuple[Candidate, Sequence[Query], int]]], list[TrialResult]]
+
+
+class Search:
+    def __init__(
+        self,
+        space: SearchSpace,
+        evaluator: Evaluator,
+        settings: SearchSettings,
+        *,
+        runner: BatchRunner | None = None,
+        progress: bool = False,
+    ) -> None:
+        if settings.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {settings.strategy!r}; use one of {', '.join(STRATEGIES)}")
+        self.space = space
+        self.evaluator = evaluator
+        self.settings = settings
+        self.candidates = space.candidates()
+        self.queries = list(evaluator.dataset.queries)
+        # A fixed shuffle: halving's small rungs must be a fair sample, and the same on resume.
+        random.Random(settings.seed).shuffle(self.queries)
+        self.study_id = stable_hash(
+            {
+                "dataset": evaluator.dataset.name,
+                "corpus": evaluator._unit.fingerprint,
+                "candidates": [c.trial_id for c in self.candidates],
+                "queries": [q.id for q in self.queries],
+                "settings": settings.__dict__,
+            }
+        )
+        self.log = TrialLog(evaluator, self.study_id)
+        self.runner = runner or self._run_in_process
+        self.reporter = Reporter(progress)
+        self.results: list[TrialResult] = []
+        self._task: Task | None = None
+
+    # --- execution --------------------------------------------------------------------------
+
+    def _run_in_process(self, batch: Sequence[tuple[Candidate, Sequence[Query], int]]) -> list[TrialResult]:
+        out = []
+        for candidate, queries, rung in batch:
+            result = self.evaluator.evaluate(
+                candidate.config, queries, trial_id=candidate.trial_id, params=candidate.params
+            )
+            result.rung = rung
+            out.append(result)
+        return out
+
+    def _evaluate(self, candidates: Sequence[Candidate], n_queries: int, rung: int) -> list[TrialResult]:
+        queries = self.queries[:n_queries]
+        done: dict[str, TrialResult] = {}
+        todo = []
+        for c in candidates:
+            saved = self.log.get(c.trial_id, n_queries)
+            if saved is not None:
+                done[c.trial_id] = trial_from_json(saved)
+            else:
+                todo.append(c)
+        if self._task is not None:
+            self._task.advance(len(done))
+        # Artifacts (chunks, embeddings, indexes) are built here, serially, before any fan-out:
+        # parallel workers then only read them.
+        for c in todo:
+            self.evaluator.prepare(c.config)
+        for i in range(0, len(todo), 8):
+            part = todo[i : i + 8]
+            for result in self.runner([(c, queries, rung) for c in part]):
+                result.complete = n_queries == len(self.queries)
+                self.log.put(result)
+                done[result.trial_id] = result
+                if self._task is not None:
+                    self._task.advance()
+        results = [done[c.trial_id] for c in candidates]
+        self.results.extend(results)
+        return results
+
+    def _top(self, results: Sequence[TrialResult], k: int) -> list[str]:
+        metric = self.settings.primary_metric
+        ranked = sorted(results, key=lambda r: (-r.mean(metric), r.latency_ms_p50, r.trial_id))
+        return [r.trial_id for r in ranked[:k]]
+
+    # --- strategies ---------------------------------------------------------------------------
+
+    def run(self) -> list[TrialResult]:
+        with self.reporter.session():
+            self._task = self.reporter.task(f"{self.settings.strategy} search", total=self._planned())
+            getattr(self, f"_{self.settings.strategy}")()
+        return self.results
+
+    def _planned(self) -> int:
+        n = len(self.candidates)
+        s = self.settings
+        if s.strategy == "random":
+            return min(n, s.budget or max(1, n // 3))
+        if s.strategy == "halving":
+            total, alive = 0, n
+            for _ in self._rungs():
+                total += alive
+                alive = max(1, math.ceil(alive / s.eta))
+            return total
+        if s.strategy == "greedy":
+            return sum(len(v) for v in self.space.varied.values())
+        return n
+
+    def _grid(self) -> None:
+        self._evaluate(self.candidates, len(self.queries), 0)
+
+    def _random(self) -> None:
+        n = min(len(self.candidates), self.settings.budget or max(1, len(self.candidates) // 3))
+        picked = random.Random(self.settings.seed).sample(self.candidates, n)
+        self._evaluate(picked, len(self.queries), 0)
+
+    def _rungs(self) -> list[int]:
+        """Query subset sizes, growing eta-fold up to all queries."""
+        total = len(self.queries)
+        n = min(total, max(self.settings.min_queries, 1))
+        sizes = [n]
+        while sizes[-1] < total:
+            sizes.append(min(total, sizes[-1] * self.settings.eta))
+        return sizes
+
+    def _halving(self) -> None:
+        alive = list(self.candidates)
+        for rung, n_queries in enumerate(self._rungs()):
+            results = self._evaluate(alive, n_queries, rung)
+            if n_queries == len(self.queries):
+                break
+            keep = set(self._top(results, max(1, math.ceil(len(alive) / self.settings.eta))))
+            alive = [c for c in alive if c.trial_id in keep]
+
+    def _greedy(self) -> None:
+        """Vary one parameter at a time in pipeline order, fixing each to its best value."""
+        by_key = {c.trial_id: c for c in self.candidates}
+        chosen = {k: v[0] for k, v in self.space.varied.items()}
+        for key, values in self.space.varied.items():
+            stage: list[Candidate] = []
+            for value in values:
+                params = {**chosen, key: value}
+                match = self._find(params)
+                if match is not None and match.trial_id not in {c.trial_id for c in stage}:
+                    stage.append(match)
+            results = self._evaluate(stage, len(self.queries), 0)
+            best = by_key[self._top(results, 1)[0]]
+            chosen[key] = best.params[key]
+
+    def _find(self, params: dict[str, Any]) -> Candidate | None:
+        for c in self.candidates:
+            if all(c.params.get(k) == v or _ignored(c, k) for k, v in params.items()):
+                return c
+        return None
+
+
+def _ignored(candidate: Candidate, key: str) -> bool:
+    """A key the canonical config reset (e.g. fusion weight of a keyword-only config)."""
+    mode = candidate.config.retrieval.mode
+    if key.startswith("retrieval.fusion.") and mode != "hybrid":
+        return True
+    return key.startswith(("embedder.", "index.vector.")) and mode == "keyword"

@@ -1,0 +1,168 @@
+"""A search space: the pipeline config with lists where values vary.
+
+    chunking: {size: [400, 800]}
+    retrieval: {mode: [keyword, hybrid], fusion: {weight: [0.2, 0.5]}}
+
+A field whose type is itself a list (e.g. `transforms.pii`) varies only when given a list of lists.
+Configs that differ only in settings their pipeline ignores (fusion for keyword-only retrieval, the
+embedder for keyword-only retrieval) collapse into one, so no trial is spent twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from llmpilot.config import PipelineConfig, parse_config
+from llmpilot.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Candidate:
+    config: PipelineConfig
+    #: Only the varied keys, dotted ("retrieval.fusion.weight"), with this candidate's values.
+    params: dict[str, Any]
+
+    @property
+    def trial_id(self) -> str:
+        return self.config.hash()
+
+
+def _is_list_field(model: type[BaseModel], path: tuple[str, ...]) -> bool:
+    """Whether the config field at `path` is itself list-typed."""
+    current: Any = model
+    for i, key in enumerate(path):
+        if (
+            not (isinstance(current, type) and issubclass(current, BaseModel))
+            or key not in current.model_fields
+        ):
+            return False
+        annotation = current.model_fields[key].annotation
+        if i == len(path) - 1:
+            origins = {typing.get_origin(a) for a in (annotation, *typing.get_args(annotation))}
+            return list in origins
+        current = annotation
+    return False
+
+
+def _split(raw: dict[str, Any], prefix: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Separate fixed values from varied ones (dotted key -> alternatives)."""
+    fixed: dict[str, Any] = {}
+    varied: dict[str, list[Any]] = {}
+    for key, value in raw.items():
+        path = (*prefix, key)
+        if isinstance(value, dict):
+            sub_fixed, sub_varied = _split(value, path)
+            fixed[key] = sub_fixed
+            varied.update(sub_varied)
+        elif isinstance(value, list):
+            list_field = _is_list_field(PipelineConfig, path)
+            if list_field and not (value and all(isinstance(v, list) for v in value)):
+                fixed[key] = value  # a plain value of a list-typed field
+            elif not value:
+                raise ConfigError(f"search space: {'.'.join(path)} lists no alternatives")
+            else:
+                varied[".".join(path)] = value
+        else:
+            fixed[key] = value
+    return fixed, varied
+
+
+def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    for key in keys[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[keys[-1]] = value
+
+
+def canonical(cfg: PipelineConfig) -> PipelineConfig:
+    """Reset settings the pipeline would ignore, so equivalent configs hash alike."""
+    data = cfg.model_dump(mode="json")
+    default = PipelineConfig().model_dump(mode="json")
+    mode = data["retrieval"]["mode"]
+    if mode != "hybrid":
+        data["retrieval"]["fusion"] = default["retrieval"]["fusion"]
+    elif data["retrieval"]["fusion"]["method"] == "rrf":
+        for key in ("weight", "normalization"):
+            data["retrieval"]["fusion"][key] = default["retrieval"]["fusion"][key]
+    else:
+        data["retrieval"]["fusion"]["rrf_k"] = default["retrieval"]["fusion"]["rrf_k"]
+    if mode == "keyword":
+        data["embedder"] = default["embedder"]
+        data["index"]["vector"] = default["index"]["vector"]
+    if mode == "dense":
+        data["index"]["keyword"] = default["index"]["keyword"]
+    return PipelineConfig.model_validate(data)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    fixed: dict[str, Any]
+    varied: dict[str, list[Any]]
+    source: str = "space"
+
+    @classmethod
+    def load(cls, path: Path) -> SearchSpace:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: search space file not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        return cls.from_dict(raw, source=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "space") -> SearchSpace:
+        fixed, varied = _split(raw)
+        space = cls(fixed=fixed, varied=varied, source=source)
+        space.base()  # fail early, naming the field, if the fixed part is invalid
+        return space
+
+    def base(self) -> PipelineConfig:
+        tree: dict[str, Any] = {}
+        for key, values in self.varied.items():
+            _set(tree, key, values[0])
+        return parse_config(_merge(self.fixed, tree), source=self.source)
+
+    def size(self) -> int:
+        n = 1
+        for values in self.varied.values():
+            n *= len(values)
+        return n
+
+    def candidates(self) -> list[Candidate]:
+        """Every distinct config of the space, in a stable order."""
+        keys = list(self.varied)
+        seen: dict[str, Candidate] = {}
+        for combo in itertools.product(*(self.varied[k] for k in keys)):
+            tree: dict[str, Any] = {}
+            for key, value in zip(keys, combo, strict=True):
+                _set(tree, key, value)
+            cfg = canonical(parse_config(_merge(self.fixed, tree), source=self.source))
+            params = {k: _get(cfg.model_dump(mode="json"), k) for k in keys}
+            seen.setdefault(cfg.hash(), Candidate(config=cfg, params=params))
+        return list(seen.values())
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for key, value in b.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _get(tree: dict[str, Any], dotted: str) -> Any:
+    for key in dotted.split("."):
+        tree = tree[key]
+    return tree
