@@ -311,6 +311,9 @@ def optimize(
         Path, typer.Option(help="Work folder: artifact cache shared by all trials and runs.")
     ] = Path(".llmpilot-bench"),
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    resume: Annotated[
+        bool, typer.Option(help="Reuse this study's saved trials (--no-resume starts over).")
+    ] = True,
 ) -> None:
     """Search the space on the dataset, pick the best config with evidence, write best.yaml,
     results.json and report.html. A killed run resumes where it stopped when started again."""
@@ -330,7 +333,14 @@ def optimize(
         strategy=strategy, primary_metric=metric, budget=budget, eta=eta, min_queries=min_queries, seed=seed
     )
     result = run_optimize(
-        dataset, space, out_dir, settings, workdir=workdir, runner_factory=factory, progress=progress
+        dataset,
+        space,
+        out_dir,
+        settings,
+        workdir=workdir,
+        runner_factory=factory,
+        progress=progress,
+        resume=resume,
     )
     _optimize_summary(result.results, result.selection.best.params, metric)
     written = [result.best_yaml, result.results_json, *([result.report_html] if result.report_html else [])]
@@ -338,7 +348,9 @@ def optimize(
 
 
 def _optimize_summary(results: dict[str, Any], params: dict[str, Any], metric: str) -> None:
-    best = next(t for t in results["trials"] if t["trial_id"] == results["best"]["trial_id"])
+    from llmpilot.optimization.run import best_trial
+
+    best = best_trial(results)
     m = best["metrics"][metric]
     out.print(f"best {metric} {m['mean']:.4f} [{m['ci_low']:.4f}, {m['ci_high']:.4f}] with {params}")
     sig = results["significance"]

@@ -39,14 +39,14 @@ def evaluate(
         )
     from rich.console import Console
 
-    from llmpilot.optimization.run import optimize
+    from llmpilot.optimization.run import best_trial, optimize
     from llmpilot.optimization.search import SearchSettings
 
     # A config is a search space with nothing varied: one trial, scored on every query.
     result = optimize(
         dataset, config, out, SearchSettings(strategy="grid"), workdir=workdir, progress=progress
     )
-    trial = next(t for t in result.results["trials"] if t["trial_id"] == result.results["best"]["trial_id"])
+    trial = best_trial(result.results)
     console = Console()
     for name, m in trial["metrics"].items():
         console.print(

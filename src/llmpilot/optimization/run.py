@@ -38,6 +38,7 @@ def optimize(
     workdir: Path,
     runner_factory: Any = None,
     progress: bool = False,
+    resume: bool = True,
 ) -> OptimizationOutput:
     t0 = time.perf_counter()
     dataset = load_dataset(dataset_dir)
@@ -45,7 +46,7 @@ def optimize(
     evaluator = Evaluator(dataset, dataset_dir, workdir, progress=progress)
     try:
         runner: BatchRunner | None = runner_factory(evaluator) if runner_factory else None
-        search = Search(space, evaluator, settings, runner=runner, progress=progress)
+        search = Search(space, evaluator, settings, runner=runner, progress=progress, resume=resume)
         trials = search.run()
         selection = select(trials, settings.primary_metric)
         results = _results_json(
@@ -82,6 +83,16 @@ def optimize(
     return OptimizationOutput(best_yaml, results_json, report, selection, results)
 
 
+def best_trial(results: dict[str, Any]) -> dict[str, Any]:
+    """The best trial's complete (all-queries) entry in a results.json dict."""
+    best = results["best"]
+    return next(
+        t
+        for t in results["trials"]
+        if t["trial_id"] == best["trial_id"] and t["n_queries"] == best["n_queries"]
+    )
+
+
 def _results_json(
     dataset_dir: Path,
     space_file: Path,
@@ -107,10 +118,22 @@ def _results_json(
         "primary_metric": settings.primary_metric,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 2),
-        "compute": evaluator.meter.as_dict(),
+        # The whole study's work (resumed trials included) and what this process did itself.
+        "compute": {
+            "trials_evaluated": len(trials),
+            "query_evaluations": sum(t.n_queries for t in trials),
+            "trial_seconds": round(sum(t.seconds for t in trials), 3),
+            "passages_embedded": evaluator.meter.passages_embedded,
+            "queries_embedded": evaluator.meter.queries_embedded,
+            "this_run": evaluator.meter.as_dict(),
+        },
         "candidates": n_candidates,
         "trials": rows,
-        "best": {"trial_id": selection.best.trial_id, "params": selection.best.params},
+        "best": {
+            "trial_id": selection.best.trial_id,
+            "n_queries": selection.best.n_queries,
+            "params": selection.best.params,
+        },
         "runner_up": {"trial_id": selection.runner_up.trial_id} if selection.runner_up else None,
         "significance": selection.significance,
         "cheapest_not_worse": (

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from llmpilot.config import PipelineConfig, stable_hash
 from llmpilot.evaluation.datasets import Query
@@ -43,6 +43,10 @@ class TrialLog:
     def __init__(self, evaluator: Evaluator, study_id: str) -> None:
         self.store = evaluator.store
         self.study_id = study_id
+
+    def clear(self) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(delete(schema.trials).where(schema.trials.c.study_id == self.study_id))
 
     def get(self, trial_id: str, n_queries: int) -> dict[str, Any] | None:
         with self.store.engine.connect() as conn:
@@ -113,6 +117,7 @@ class Search:
         *,
         runner: BatchRunner | None = None,
         progress: bool = False,
+        resume: bool = True,
     ) -> None:
         if settings.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {settings.strategy!r}; use one of {', '.join(STRATEGIES)}")
@@ -133,6 +138,8 @@ class Search:
             }
         )
         self.log = TrialLog(evaluator, self.study_id)
+        if not resume:
+            self.log.clear()
         self.runner = runner or self._run_in_process
         self.reporter = Reporter(progress)
         self.results: list[TrialResult] = []
@@ -244,19 +251,9 @@ class Search:
                 if match is not None and match.trial_id not in {c.trial_id for c in stage}:
                     stage.append(match)
             results = self._evaluate(stage, len(self.queries), 0)
-            best = by_key[self._top(results, 1)[0]]
-            chosen[key] = best.params[key]
+            chosen[key] = by_key[self._top(results, 1)[0]].params[key]
 
     def _find(self, params: dict[str, Any]) -> Candidate | None:
-        for c in self.candidates:
-            if all(c.params.get(k) == v or _ignored(c, k) for k, v in params.items()):
-                return c
-        return None
-
-
-def _ignored(candidate: Candidate, key: str) -> bool:
-    """A key the canonical config reset (e.g. fusion weight of a keyword-only config)."""
-    mode = candidate.config.retrieval.mode
-    if key.startswith("retrieval.fusion.") and mode != "hybrid":
-        return True
-    return key.startswith(("embedder.", "index.vector.")) and mode == "keyword"
+        # Canonicalizing maps settings a config ignores onto the candidate that stands for it.
+        trial_id = self.space.config_for(params).hash()
+        return next((c for c in self.candidates if c.trial_id == trial_id), None)

@@ -138,6 +138,13 @@ class SearchSpace:
             n *= len(values)
         return n
 
+    def config_for(self, params: dict[str, Any]) -> PipelineConfig:
+        """The canonical config with these values for the varied keys."""
+        tree: dict[str, Any] = {}
+        for key, value in params.items():
+            _set(tree, key, value)
+        return canonical(parse_config(_merge(self.fixed, tree), source=self.source))
+
     def candidates(self) -> list[Candidate]:
         """Every distinct config of the space, in a stable order."""
         keys = list(self.varied)
