@@ -70,7 +70,7 @@ def test_load_config_errors_name_the_file(tmp_path: Path) -> None:
 
 def test_example_configs_are_valid() -> None:
     root = Path(__file__).resolve().parents[2] / "examples"
-    files = sorted(root.glob("*.yaml"))
+    files = sorted(p for p in root.glob("*.yaml") if not p.name.startswith("space-"))
     assert files, "examples/*.yaml missing"
     for path in files:
         load_config(path)
