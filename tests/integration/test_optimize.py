@@ -225,3 +225,45 @@ def test_trials_on_a_real_local_ray_cluster_match_in_process(setup: tuple[Path, 
     by_id = {r.trial_id: r for r in local}
     for r in remote:
         assert r.per_query == by_id[r.trial_id].per_query
+
+
+def test_eval_one_config_on_a_csv_eval_set(tmp_path: Path) -> None:
+    rows = [
+        ("배터리 보증 기간은?", "10년입니다.", "솔박스 배터리의 보증 기간은 설치일로부터 10년입니다."),
+        ("설치비는 얼마인가요?", "45만 원입니다.", "기본 설치비는 부가세 포함 45만 원입니다."),
+        (
+            "When is support open on Saturday?",
+            "10:00 to 14:00.",
+            "Phone support is open 10:00-14:00 on Saturday.",
+        ),
+        ("How much does the SolBox 10 weigh?", "98 kg.", "The SolBox 10 weighs 98 kg and delivers 5 kW."),
+    ]
+    csv_file = tmp_path / "qa.csv"
+    csv_file.write_text(
+        "question,answer,context\n" + "".join(f'"{q}","{a}","{c}"\n' for q, a, c in rows), encoding="utf-8"
+    )
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        yaml.safe_dump({"transforms": {"pii": []}, "retrieval": {"mode": "keyword"}}), encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--dataset",
+            str(csv_file),
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert len(results["trials"]) == 1 and results["runner_up"] is None
+    assert results["trials"][0]["metrics"]["ndcg@10"]["mean"] == pytest.approx(1.0)
+    assert "ndcg@10" in result.output

@@ -13,6 +13,7 @@ from typing import Any
 
 from llmpilot.config import PipelineConfig
 from llmpilot.evaluation.datasets import load_dataset
+from llmpilot.evaluation.importers import as_dataset_folder
 from llmpilot.evaluation.metrics import evaluate_run
 from llmpilot.ingest import Ingestor, needs_embeddings
 from llmpilot.optimization.evaluate import dataset_unit
@@ -30,6 +31,7 @@ def run_retrieval_benchmark(
     max_queries: int | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
+    dataset_dir = as_dataset_folder(dataset_dir, workdir / "datasets")
     dataset = load_dataset(dataset_dir, max_queries=max_queries)
     work_cfg = cfg.model_copy(update={"store": "sqlite:///bench.db"})
     project = Project.from_config(workdir / dataset.name, work_cfg)

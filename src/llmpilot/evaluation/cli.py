@@ -53,3 +53,12 @@ def evaluate(
             f"{name:11} {m['mean']:.4f}  [95% CI {m['ci_low']:.4f}, {m['ci_high']:.4f}]  n={m['n']}"
         )
     console.print(f"wrote {result.results_json}" + (f", {result.report_html}" if result.report_html else ""))
+
+
+def _register_subcommands() -> None:
+    from llmpilot.evaluation import cli_import
+
+    cli_import.register(eval_app)
+
+
+_register_subcommands()

@@ -1,5 +1,9 @@
 """Retrieval/QA dataset folders: corpus.jsonl {id,title,text}, queries.jsonl {id,text,answers?},
-qrels.jsonl {query_id,doc_id,score}. Every malformed line is reported with file and line number."""
+qrels.jsonl {query_id,doc_id,score,spans?}. Every malformed line is reported with file and line number.
+
+`spans` (optional) are the character ranges [[start, end], ...] of the document that hold the
+evidence, where the source knows them; relevance stays per document, so every chunking is scored
+against the same truth."""
 
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ class RetrievalDataset:
     corpus: list[Document]
     queries: list[Query]
     qrels: dict[str, dict[str, int]]
+    #: query id -> doc id -> evidence character spans (only for qrels that carry them).
+    spans: dict[str, dict[str, list[tuple[int, int]]]] = field(default_factory=dict)
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -63,7 +69,31 @@ def _field(row: dict[str, Any], name: str, path: Path, lineno: int, *, allow_emp
     return text
 
 
-def load_dataset(folder: Path, *, max_queries: int | None = None) -> RetrievalDataset:
+def _spans(value: Any, path: Path, lineno: int, doc_len: int) -> list[tuple[int, int]]:
+    if not isinstance(value, list):
+        raise DatasetError(f"{path}:{lineno}: 'spans' must be a list of [start, end] pairs")
+    spans: list[tuple[int, int]] = []
+    for item in value:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in item)
+        ):
+            raise DatasetError(f"{path}:{lineno}: 'spans' must be a list of [start, end] integer pairs")
+        start, end = item
+        if not 0 <= start <= end <= doc_len:
+            raise DatasetError(
+                f"{path}:{lineno}: span [{start}, {end}] is outside the document (length {doc_len})"
+            )
+        spans.append((start, end))
+    return spans
+
+
+def load_dataset(
+    folder: Path, *, max_queries: int | None = None, include_unjudged: bool = False
+) -> RetrievalDataset:
+    """Load a dataset folder. Queries without qrels are left out unless `include_unjudged` (a
+    QA-only dataset, with answers but no qrels, is still good for generation metrics)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(
@@ -92,6 +122,8 @@ def load_dataset(folder: Path, *, max_queries: int | None = None) -> RetrievalDa
         )
 
     qrels: dict[str, dict[str, int]] = {}
+    spans: dict[str, dict[str, list[tuple[int, int]]]] = {}
+    doc_lengths = {d.id: len(d.text) for d in corpus}
     path = folder / "qrels.jsonl"
     query_ids = {q.id for q in queries}
     for lineno, row in _read_jsonl(path):
@@ -106,9 +138,13 @@ def load_dataset(folder: Path, *, max_queries: int | None = None) -> RetrievalDa
         except (TypeError, ValueError):
             raise DatasetError(f"{path}:{lineno}: 'score' must be an integer") from None
         qrels.setdefault(qid, {})[did] = score
+        if row.get("spans") is not None:
+            spans.setdefault(qid, {})[did] = _spans(row["spans"], path, lineno, doc_lengths[did])
 
-    queries = [q for q in queries if q.id in qrels]
+    if not include_unjudged:
+        queries = [q for q in queries if q.id in qrels]
     if max_queries is not None:
         queries = queries[:max_queries]
-        qrels = {q.id: qrels[q.id] for q in queries}
-    return RetrievalDataset(name=folder.name, corpus=corpus, queries=queries, qrels=qrels)
+        qrels = {q.id: qrels[q.id] for q in queries if q.id in qrels}
+        spans = {q.id: spans[q.id] for q in queries if q.id in spans}
+    return RetrievalDataset(name=folder.name, corpus=corpus, queries=queries, qrels=qrels, spans=spans)

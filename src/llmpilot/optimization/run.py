@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from llmpilot.evaluation.datasets import load_dataset
+from llmpilot.evaluation.importers import as_dataset_folder
 from llmpilot.generation.prompting import snippet
 from llmpilot.optimization.evaluate import Evaluator, TrialResult
 from llmpilot.optimization.search import BatchRunner, Search, SearchSettings, trial_to_json
@@ -41,6 +42,8 @@ def optimize(
     resume: bool = True,
 ) -> OptimizationOutput:
     t0 = time.perf_counter()
+    # --dataset takes any supported format (BEIR, AutoRAG parquet, CSV/XLSX): convert it once.
+    dataset_dir = as_dataset_folder(dataset_dir, workdir / "datasets")
     dataset = load_dataset(dataset_dir)
     space = SearchSpace.load(space_file)
     evaluator = Evaluator(dataset, dataset_dir, workdir, progress=progress)
