@@ -19,7 +19,7 @@ import numpy as np
 
 from llmpilot.config import PipelineConfig
 from llmpilot.evaluation.datasets import Query, RetrievalDataset
-from llmpilot.evaluation.metrics import mrr_at_k, ndcg_at_k, recall_at_k
+from llmpilot.evaluation.retrieval_metrics import score_query
 from llmpilot.indexing import IndexSet, open_indexes
 from llmpilot.ingest import Ingestor, make_embedder, needs_embeddings
 from llmpilot.project import Project
@@ -30,7 +30,7 @@ from llmpilot.store.db import Store
 from llmpilot.types import EmbedKind, ScoredId
 
 #: Per-query retrieval metrics every trial reports.
-METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "precision@10", "map@10", "hit_rate@10")
 #: Queries timed (uncached) per index set to report latency.
 LATENCY_SAMPLE = 10
 
@@ -203,11 +203,9 @@ class Evaluator:
         for query in queries:
             lists = {name: ranked[: cfg.retrieval.candidates] for name, ranked in cache[query.id].items()}
             docs = rank_documents(retriever.fuse(lists, prepared.chunk_depth))[: self.depth]
-            relevant = self.dataset.qrels[query.id]
-            per_query["ndcg@10"][query.id] = ndcg_at_k(docs, relevant, 10)
-            per_query["recall@10"][query.id] = recall_at_k(docs, relevant, 10)
-            per_query["recall@100"][query.id] = recall_at_k(docs, relevant, 100)
-            per_query["mrr@10"][query.id] = mrr_at_k(docs, relevant, 10)
+            scores = score_query(docs, self.dataset.qrels[query.id], ks=(10, 100))
+            for name in METRICS:
+                per_query[name][query.id] = scores[name]
         self.meter.query_evaluations += len(queries)
         self.meter.trials_evaluated += 1
         return TrialResult(
