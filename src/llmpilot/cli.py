@@ -343,7 +343,7 @@ def optimize(
         resume=resume,
     )
     _optimize_summary(result.results, result.selection.best.params, metric)
-    written = [result.best_yaml, result.results_json, *([result.report_html] if result.report_html else [])]
+    written = [result.best_yaml, result.results_json, result.report_html]
     out.print("wrote " + ", ".join(str(p) for p in written))
 
 

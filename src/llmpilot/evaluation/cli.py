@@ -52,7 +52,7 @@ def evaluate(
         console.print(
             f"{name:11} {m['mean']:.4f}  [95% CI {m['ci_low']:.4f}, {m['ci_high']:.4f}]  n={m['n']}"
         )
-    console.print(f"wrote {result.results_json}" + (f", {result.report_html}" if result.report_html else ""))
+    console.print(f"wrote {result.results_json}, {result.report_html}")
 
 
 def _register_subcommands() -> None:

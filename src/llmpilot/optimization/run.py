@@ -13,6 +13,7 @@ from llmpilot.evaluation.datasets import load_dataset
 from llmpilot.evaluation.importers import as_dataset_folder
 from llmpilot.generation.prompting import snippet
 from llmpilot.optimization.evaluate import Evaluator, TrialResult
+from llmpilot.optimization.report import render_report
 from llmpilot.optimization.search import BatchRunner, Search, SearchSettings, trial_to_json
 from llmpilot.optimization.select import Selection, aggregate, select
 from llmpilot.optimization.space import SearchSpace
@@ -25,7 +26,7 @@ WORST_QUERIES = 10
 class OptimizationOutput:
     best_yaml: Path
     results_json: Path
-    report_html: Path | None
+    report_html: Path
     selection: Selection
     results: dict[str, Any]
 
@@ -76,13 +77,7 @@ def optimize(
     best_yaml.write_text(header + best_cfg.to_yaml(), encoding="utf-8")
     results_json = out / "results.json"
     results_json.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    report = None
-    try:
-        from llmpilot.optimization.report import render_report
-    except ImportError:  # the report module ships with the HTML template; absent in a partial install
-        render_report = None
-    if render_report is not None:
-        report = render_report(results, out / "report.html")
+    report = render_report(results, out / "report.html")
     return OptimizationOutput(best_yaml, results_json, report, selection, results)
 
 

@@ -251,7 +251,7 @@ class Search:
                 if match is not None and match.trial_id not in {c.trial_id for c in stage}:
                     stage.append(match)
             results = self._evaluate(stage, len(self.queries), 0)
-            chosen[key] = by_key[self._top(results, 1)[0]].params[key]
+            chosen[key] = by_key[self._top(results, 1)[0]].params.get(key, chosen[key])
 
     def _find(self, params: dict[str, Any]) -> Candidate | None:
         # Canonicalizing maps settings a config ignores onto the candidate that stands for it.

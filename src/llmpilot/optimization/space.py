@@ -154,9 +154,23 @@ class SearchSpace:
             for key, value in zip(keys, combo, strict=True):
                 _set(tree, key, value)
             cfg = canonical(parse_config(_merge(self.fixed, tree), source=self.source))
-            params = {k: _get(cfg.model_dump(mode="json"), k) for k in keys}
-            seen.setdefault(cfg.hash(), Candidate(config=cfg, params=params))
+            if cfg.hash() in seen:
+                continue
+            chosen = dict(zip(keys, combo, strict=True))
+            # Only the keys this config depends on: a keyword-only config has no fusion weight.
+            params = {
+                k: _get(cfg.model_dump(mode="json"), k) for k in keys if self._matters(chosen, k, cfg.hash())
+            }
+            seen[cfg.hash()] = Candidate(config=cfg, params=params)
         return list(seen.values())
+
+    def _matters(self, chosen: dict[str, Any], key: str, trial_id: str) -> bool:
+        """Whether another value of `key` would give another config (canonicalization decides)."""
+        return any(
+            self.config_for({**chosen, key: value}).hash() != trial_id
+            for value in self.varied[key]
+            if value != chosen[key]
+        )
 
 
 def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
