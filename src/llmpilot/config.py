@@ -174,15 +174,21 @@ def stable_hash(data: Any) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
-def load_config(path: Path) -> PipelineConfig:
+def read_yaml_mapping(path: Path, missing_hint: str) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping, with errors that name the file."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found (create one with `llmpilot init`)") from None
+        raise ConfigError(f"{path}: {missing_hint}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: Path) -> PipelineConfig:
+    raw = read_yaml_mapping(path, "config file not found (create one with `llmpilot init`)")
     return parse_config(raw, source=str(path))
 
 

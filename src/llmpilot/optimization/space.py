@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
-from llmpilot.config import PipelineConfig, parse_config
+from llmpilot.config import PipelineConfig, parse_config, read_yaml_mapping
 from llmpilot.errors import ConfigError
 
 
@@ -109,14 +108,7 @@ class SearchSpace:
 
     @classmethod
     def load(cls, path: Path) -> SearchSpace:
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: search space file not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
+        raw = read_yaml_mapping(path, "search space file not found")
         return cls.from_dict(raw, source=str(path))
 
     @classmethod
