@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_optimize import SPACE, write_dataset
+from tests.integration.test_optimize import optimize_cli, write_dataset
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -46,35 +46,8 @@ def browser():  # type: ignore[no-untyped-def]
 
 
 def test_report_renders_offline_without_console_errors(tmp_path: Path) -> None:
-    import yaml
-    from typer.testing import CliRunner
-
-    from llmpilot.cli import app
-
     data = write_dataset(tmp_path / "tiny")
-    space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump(SPACE, allow_unicode=True), encoding="utf-8")
-    out = tmp_path / "out"
-    result = CliRunner().invoke(
-        app,
-        [
-            "optimize",
-            "--dataset",
-            str(data),
-            "--space",
-            str(space),
-            "--out",
-            str(out),
-            "--strategy",
-            "halving",
-            "--min-queries",
-            "4",
-            "--workdir",
-            str(tmp_path / "w"),
-            "--no-progress",
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    out, _ = optimize_cli(data, tmp_path, tmp_path / "w", "--strategy", "halving", "--min-queries", "4")
     report = out / "report.html"
     html = report.read_text(encoding="utf-8")
     assert (

@@ -164,31 +164,22 @@ def test_killed_search_resumes_from_the_store(setup: tuple[Path, SearchSpace, Pa
     evaluator.close()
 
 
+def optimize_cli(data: Path, tmp_path: Path, work: Path, *options: str) -> tuple[Path, str]:
+    """`llmpilot optimize` on the tiny dataset with SPACE; returns the output folder and the CLI output."""
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(yaml.safe_dump(SPACE, allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["optimize", "--dataset", str(data), "--space", str(space_file), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--workdir", str(work), "--no-progress", *options])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
 def test_cli_writes_best_yaml_results_and_report(
     setup: tuple[Path, SearchSpace, Path], tmp_path: Path
 ) -> None:
     data, _, work = setup
-    space_file = tmp_path / "space.yaml"
-    space_file.write_text(yaml.safe_dump(SPACE, allow_unicode=True), encoding="utf-8")
-    out = tmp_path / "out"
-    result = CliRunner().invoke(
-        app,
-        [
-            "optimize",
-            "--dataset",
-            str(data),
-            "--space",
-            str(space_file),
-            "--out",
-            str(out),
-            "--strategy",
-            "grid",
-            "--workdir",
-            str(work),
-            "--no-progress",
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    out, output = optimize_cli(data, tmp_path, work, "--strategy", "grid")
     best = load_config(out / "best.yaml")
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert len(results["trials"]) == 9
@@ -200,7 +191,7 @@ def test_cli_writes_best_yaml_results_and_report(
     assert results["significance"] is not None and 0.0 <= results["significance"]["p_value"] <= 1.0
     assert results["cheapest_not_worse"] is not None
     assert results["worst_queries"] and "retrieved" in results["worst_queries"][0]
-    assert "best" in result.output
+    assert "best" in output
 
 
 @pytest.mark.slow
