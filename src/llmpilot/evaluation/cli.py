@@ -56,9 +56,10 @@ def evaluate(
 
 
 def _register_subcommands() -> None:
-    from llmpilot.evaluation import cli_import, cli_synth
+    from llmpilot.evaluation import cli_answers, cli_import, cli_synth
 
     cli_import.register(eval_app)
+    cli_answers.register(eval_app)
     cli_synth.register(eval_app)
 
 

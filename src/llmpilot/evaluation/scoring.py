@@ -1,0 +1,108 @@
+"""Score a system's answers against a dataset's reference answers, without running our pipeline.
+
+Predictions are JSONL `{"query_id", "answer", "contexts"?: [str]}`; every bad line is reported with
+its number. Per-query scores are kept; every aggregate carries a bootstrap 95% CI.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmpilot.errors import DatasetError
+from llmpilot.evaluation import answer_metrics
+from llmpilot.evaluation.bootstrap import bootstrap_ci
+from llmpilot.evaluation.datasets import RetrievalDataset
+from llmpilot.protocols import Embedder
+
+TEXT_METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    query_id: str
+    answer: str
+    contexts: list[str] = field(default_factory=list)
+
+
+def load_predictions(path: Path, dataset: RetrievalDataset) -> list[Prediction]:
+    known = {q.id for q in dataset.queries}
+    problems: list[str] = []
+    out: list[Prediction] = []
+    seen: set[str] = set()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: predictions file not found") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not UTF-8 ({exc.reason}); re-save it as UTF-8") from None
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path}:{lineno}: not valid JSON ({exc.msg})")
+            continue
+        if not isinstance(row, dict):
+            problems.append(f"{path}:{lineno}: expected a JSON object")
+            continue
+        qid, answer = str(row.get("query_id", "")), row.get("answer")
+        contexts = row.get("contexts") or []
+        if not qid:
+            problems.append(f"{path}:{lineno}: missing 'query_id'")
+        elif qid not in known:
+            problems.append(f"{path}:{lineno}: unknown query_id {qid!r} (not in the dataset's queries)")
+        elif qid in seen:
+            problems.append(f"{path}:{lineno}: duplicate query_id {qid!r}")
+        elif not isinstance(answer, str):
+            problems.append(f"{path}:{lineno}: 'answer' must be a string")
+        elif not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
+            problems.append(f"{path}:{lineno}: 'contexts' must be a list of strings")
+        else:
+            seen.add(qid)
+            out.append(Prediction(qid, answer, contexts))
+    if problems:
+        raise DatasetError("invalid predictions:\n" + "\n".join(problems))
+    return out
+
+
+def score_predictions(
+    dataset: RetrievalDataset,
+    predictions: Sequence[Prediction],
+    *,
+    metrics: Sequence[str] = TEXT_METRICS,
+    embedder: Embedder | None = None,
+) -> dict[str, Any]:
+    answers = {q.id: q.answers for q in dataset.queries}
+    scored = [p for p in predictions if answers.get(p.query_id)]
+    missing = {
+        "no_reference_answer": sorted(p.query_id for p in predictions if not answers.get(p.query_id)),
+        "no_prediction": sorted(set(answers) - {p.query_id for p in predictions}),
+    }
+    per_query: list[dict[str, Any]] = []
+    for p in scored:
+        refs = answers[p.query_id]
+        row: dict[str, Any] = {"query_id": p.query_id}
+        if "bleu" in metrics:
+            row["bleu"] = answer_metrics.bleu(p.answer, refs)
+        if "chrf" in metrics:
+            row["chrf"] = answer_metrics.chrf(p.answer, refs)
+        if {"rouge1", "rouge2", "rougeL"} & set(metrics):
+            row.update({k: v for k, v in answer_metrics.rouge(p.answer, refs).items() if k in metrics})
+        per_query.append(row)
+    if embedder is not None and scored:
+        sims = answer_metrics.semantic_similarity(
+            [p.answer for p in scored], [answers[p.query_id] for p in scored], embedder
+        )
+        for row, sim in zip(per_query, sims, strict=True):
+            row["semantic_similarity"] = sim
+    aggregate: dict[str, float] = {}
+    names = [k for k in (per_query[0] if per_query else {}) if k != "query_id"]
+    for name in names:
+        mean, low, high = bootstrap_ci([row[name] for row in per_query])
+        aggregate.update({name: mean, f"{name}_ci_low": low, f"{name}_ci_high": high})
+    return {"metrics": aggregate, "per_query": per_query, "n_queries": len(per_query), "missing": missing}
