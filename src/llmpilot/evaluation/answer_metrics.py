@@ -1,5 +1,5 @@
 """Answer metrics against reference answers: BLEU and chrF (sacrebleu), ROUGE-1/2/L with a
-Korean-aware tokenizer, and embedding similarity. All on a 0-1 scale.
+Korean-aware tokenizer, METEOR (nltk over Debian's WordNet), and embedding similarity. All 0-1.
 
 Korean text is tokenized into kiwipiepy morphemes before BLEU/ROUGE (sacrebleu's ko-mecab needs
 a MeCab install; stock rouge-score drops Hangul entirely); English is lowercased words. chrF works
@@ -8,13 +8,19 @@ on characters and needs no tokenizer. With several references, the best score co
 
 from __future__ import annotations
 
+import functools
 import re
+import shutil
+import warnings
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sacrebleu
 
+from llmpilot.errors import ModelNotAvailableError
 from llmpilot.index.tokenizers import get_kiwi, is_korean
 from llmpilot.protocols import Embedder
 
@@ -86,3 +92,104 @@ def semantic_similarity(
         i += len(refs)
         out.append(float(np.clip(sims.max(), 0.0, 1.0)) if len(refs) else 0.0)
     return out
+
+
+#: Debian's `wordnet-base` package (WordNet 3.0); nltk cannot download its own copy offline.
+WORDNET_DIR = Path("/usr/share/wordnet")
+#: WordNet 3.0's lexicographer file list, which Debian's package leaves out and nltk requires.
+_LEXNAMES = [
+    "adj.all",
+    "adj.pert",
+    "adv.all",
+    "noun.Tops",
+    "noun.act",
+    "noun.animal",
+    "noun.artifact",
+    "noun.attribute",
+    "noun.body",
+    "noun.cognition",
+    "noun.communication",
+    "noun.event",
+    "noun.feeling",
+    "noun.food",
+    "noun.group",
+    "noun.location",
+    "noun.motive",
+    "noun.object",
+    "noun.person",
+    "noun.phenomenon",
+    "noun.plant",
+    "noun.possession",
+    "noun.process",
+    "noun.quantity",
+    "noun.relation",
+    "noun.shape",
+    "noun.state",
+    "noun.substance",
+    "noun.time",
+    "verb.body",
+    "verb.change",
+    "verb.cognition",
+    "verb.communication",
+    "verb.competition",
+    "verb.consumption",
+    "verb.contact",
+    "verb.creation",
+    "verb.emotion",
+    "verb.motion",
+    "verb.perception",
+    "verb.possession",
+    "verb.social",
+    "verb.stative",
+    "verb.weather",
+    "adj.ppl",
+]
+_POS_CODE = {"adj": 3, "adv": 4, "noun": 1, "verb": 2}
+
+
+def _wordnet_root() -> Path:
+    """A folder nltk can read: a copy of Debian's WordNet files (nltk refuses symlinks that leave
+    its data folders), plus `lexnames`."""
+    root = Path.home() / ".cache" / "llmpilot" / "wordnet"
+    if not (root / "lexnames").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        for src in WORDNET_DIR.iterdir():
+            if not (root / src.name).exists():
+                shutil.copyfile(src, root / src.name)
+        lines = [f"{i:02d}\t{name}\t{_POS_CODE[name.split('.')[0]]}" for i, name in enumerate(_LEXNAMES)]
+        (root / "lexnames").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+@functools.cache
+def _wordnet() -> Any:
+    if not (WORDNET_DIR / "data.noun").exists():
+        raise ModelNotAvailableError(
+            f"METEOR needs WordNet at {WORDNET_DIR}: run scripts/install_debian_deps.sh (wordnet-base)"
+        )
+    import nltk
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    class LocalWordNet(WordNetCorpusReader):
+        def map_wn(self, version: str = "wordnet") -> None:
+            # The mapping onto nltk's own WordNet copy serves multilingual OMW data, unused here.
+            return None
+
+    root = _wordnet_root()
+    if str(root) not in nltk.data.path:
+        nltk.data.path.append(str(root))  # nltk only reads corpora under its data paths
+    with warnings.catch_warnings():  # "multilingual functions are not available": expected, OMW unused
+        warnings.simplefilter("ignore", UserWarning)
+        return LocalWordNet(str(root), None)
+
+
+def meteor(prediction: str, references: Sequence[str]) -> float:
+    """nltk's METEOR (exact, Porter-stem and WordNet-synonym matches). Korean gets exact morpheme
+    matches only: WordNet and the Porter stemmer are English."""
+    from nltk.translate.meteor_score import meteor_score
+
+    pred = tokenize(prediction)
+    refs = [tokenize(r) for r in references]
+    if not pred or not any(refs):
+        return 0.0
+    return float(meteor_score(refs, pred, wordnet=_wordnet()))

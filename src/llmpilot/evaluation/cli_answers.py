@@ -15,9 +15,9 @@ def register(app: typer.Typer) -> None:
         dataset: Annotated[Path, typer.Option(help="Dataset (any supported format) with reference answers.")],
         predictions: Annotated[Path, typer.Option(help='JSONL: {"query_id", "answer", "contexts"?}.')],
         json_out: Annotated[Path, typer.Option("--json", help="Write the scores here.")],
-        metrics: Annotated[str, typer.Option(help="Comma-separated: bleu,chrf,rouge1,rouge2,rougeL.")] = (
-            "bleu,chrf,rouge1,rouge2,rougeL"
-        ),
+        metrics: Annotated[
+            str, typer.Option(help="Comma-separated: bleu,chrf,rouge1,rouge2,rougeL,meteor.")
+        ] = ("bleu,chrf,rouge1,rouge2,rougeL,meteor"),
         embedder: Annotated[
             str | None,
             typer.Option(help="Also report similarity with this embedder (e.g. e5-small)."),

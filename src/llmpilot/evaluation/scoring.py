@@ -18,7 +18,7 @@ from llmpilot.evaluation.bootstrap import bootstrap_ci
 from llmpilot.evaluation.datasets import RetrievalDataset
 from llmpilot.protocols import Embedder
 
-TEXT_METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL")
+TEXT_METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "meteor")
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,8 @@ def score_predictions(
             row["bleu"] = answer_metrics.bleu(p.answer, refs)
         if "chrf" in metrics:
             row["chrf"] = answer_metrics.chrf(p.answer, refs)
+        if "meteor" in metrics:
+            row["meteor"] = answer_metrics.meteor(p.answer, refs)
         if {"rouge1", "rouge2", "rougeL"} & set(metrics):
             row.update({k: v for k, v in answer_metrics.rouge(p.answer, refs).items() if k in metrics})
         per_query.append(row)
