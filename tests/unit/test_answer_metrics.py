@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sacrebleu
 from rouge_score import rouge_scorer
@@ -146,3 +147,35 @@ def test_meteor_uses_wordnet_synonyms_and_handles_korean() -> None:
     assert matches == [(0, 0)]
     assert am.meteor("보증 기간은 10년입니다", ["보증 기간은 10년입니다"]) > 0.9
     assert am.meteor("전혀 다른 말", ["보증 기간은 10년입니다"]) == 0.0
+
+
+def test_bertscore_and_moverscore_on_hand_made_embeddings() -> None:
+    from llmpilot.evaluation.token_scores import bertscore_from_embeddings, moverscore_from_embeddings
+
+    e1, e2, e3 = np.eye(3)
+    pred, ref = np.stack([e1, e2]), np.stack([e1, e3])
+    # precision: e1 matches e1 (1), e2 matches nothing (0) -> 0.5; recall likewise 0.5
+    assert bertscore_from_embeddings(pred, ref) == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5})
+    assert moverscore_from_embeddings(pred, pred) == pytest.approx(1.0)
+    # half the mass moves at cost 1 (orthogonal): distance 0.5 -> score 0.5
+    assert moverscore_from_embeddings(pred, ref) == pytest.approx(0.5)
+    assert moverscore_from_embeddings(np.zeros((0, 3)), ref) == 0.0
+
+
+@pytest.mark.slow
+def test_token_scores_with_the_local_minilm_encoder() -> None:
+    from llmpilot.evaluation.token_scores import bertscore_f1, moverscore
+
+    refs = [["a cat was sitting on the mat"]] * 2
+    para, unrelated = bertscore_f1(["the cat sat on the mat", "bananas are yellow"], refs)
+    assert para > 0.7 > unrelated
+    para_m, unrelated_m = moverscore(["the cat sat on the mat", "bananas are yellow"], refs)
+    assert para_m > unrelated_m
+    assert bertscore_f1(["같은 문장"], [["같은 문장"]])[0] == pytest.approx(1.0)
+
+
+def test_cli_metric_list_matches_the_library() -> None:
+    from llmpilot.evaluation.cli_answers import TEXT_METRICS_DOC
+    from llmpilot.evaluation.scoring import TEXT_METRICS
+
+    assert TEXT_METRICS_DOC == TEXT_METRICS

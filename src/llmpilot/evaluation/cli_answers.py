@@ -8,6 +8,9 @@ from typing import Annotated
 
 import typer
 
+#: Kept here (not imported from scoring) so `--help` does not load the metric libraries.
+TEXT_METRICS_DOC = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "meteor", "bertscore_f1", "moverscore")
+
 
 def register(app: typer.Typer) -> None:
     @app.command("score")
@@ -16,8 +19,11 @@ def register(app: typer.Typer) -> None:
         predictions: Annotated[Path, typer.Option(help='JSONL: {"query_id", "answer", "contexts"?}.')],
         json_out: Annotated[Path, typer.Option("--json", help="Write the scores here.")],
         metrics: Annotated[
-            str, typer.Option(help="Comma-separated: bleu,chrf,rouge1,rouge2,rougeL,meteor.")
-        ] = ("bleu,chrf,rouge1,rouge2,rougeL,meteor"),
+            str,
+            typer.Option(
+                help="Comma-separated, from: bleu,chrf,rouge1,rouge2,rougeL,meteor,bertscore_f1,moverscore."
+            ),
+        ] = ",".join(TEXT_METRICS_DOC),
         embedder: Annotated[
             str | None,
             typer.Option(help="Also report similarity with this embedder (e.g. e5-small)."),

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from llmpilot.errors import DatasetError
-from llmpilot.evaluation import answer_metrics
+from llmpilot.evaluation import answer_metrics, token_scores
 from llmpilot.evaluation.bootstrap import bootstrap_ci
 from llmpilot.evaluation.datasets import RetrievalDataset
 from llmpilot.protocols import Embedder
 
-TEXT_METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "meteor")
+TEXT_METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "meteor", "bertscore_f1", "moverscore")
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,11 @@ def score_predictions(
         if {"rouge1", "rouge2", "rougeL"} & set(metrics):
             row.update({k: v for k, v in answer_metrics.rouge(p.answer, refs).items() if k in metrics})
         per_query.append(row)
+    for name, fn in (("bertscore_f1", token_scores.bertscore_f1), ("moverscore", token_scores.moverscore)):
+        if name in metrics and scored:
+            values = fn([p.answer for p in scored], [answers[p.query_id] for p in scored])
+            for row, value in zip(per_query, values, strict=True):
+                row[name] = value
     if embedder is not None and scored:
         sims = answer_metrics.semantic_similarity(
             [p.answer for p in scored], [answers[p.query_id] for p in scored], embedder
