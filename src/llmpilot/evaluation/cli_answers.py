@@ -28,6 +28,10 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Also report similarity with this embedder (e.g. e5-small)."),
         ] = None,
+        judge_config: Annotated[
+            Path | None,
+            typer.Option(help="Pipeline config whose generator judges faithfulness and relevance."),
+        ] = None,
         workdir: Annotated[Path, typer.Option(help="Where converted datasets are cached.")] = Path(
             ".llmpilot-bench"
         ),
@@ -48,7 +52,13 @@ def register(app: typer.Typer) -> None:
         ds = load_dataset(as_dataset_folder(dataset, workdir / "datasets"), include_unjudged=True)
         preds = load_predictions(predictions, ds)
         emb = registry.embedders.get(embedder)(EmbedderConfig(name=embedder)) if embedder else None
-        result = score_predictions(ds, preds, metrics=wanted, embedder=emb)
+        judge_gen = None
+        if judge_config is not None:
+            from llmpilot.config import load_config
+
+            gen_cfg = load_config(judge_config).generator
+            judge_gen = registry.generators.get(gen_cfg.name)(gen_cfg)
+        result = score_predictions(ds, preds, metrics=wanted, embedder=emb, judge_generator=judge_gen)
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         console = Console()

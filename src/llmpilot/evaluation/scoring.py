@@ -16,7 +16,8 @@ from llmpilot.errors import DatasetError
 from llmpilot.evaluation import answer_metrics, token_scores
 from llmpilot.evaluation.bootstrap import bootstrap_ci
 from llmpilot.evaluation.datasets import RetrievalDataset
-from llmpilot.protocols import Embedder
+from llmpilot.evaluation.judge import CRITERIA, judge
+from llmpilot.protocols import Embedder, Generator
 
 TEXT_METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "meteor", "bertscore_f1", "moverscore")
 
@@ -76,10 +77,11 @@ def score_predictions(
     *,
     metrics: Sequence[str] = TEXT_METRICS,
     embedder: Embedder | None = None,
+    judge_generator: Generator | None = None,
 ) -> dict[str, Any]:
     answers = {q.id: q.answers for q in dataset.queries}
     scored = [p for p in predictions if answers.get(p.query_id)]
-    missing = {
+    missing: dict[str, Any] = {
         "no_reference_answer": sorted(p.query_id for p in predictions if not answers.get(p.query_id)),
         "no_prediction": sorted(set(answers) - {p.query_id for p in predictions}),
     }
@@ -107,9 +109,34 @@ def score_predictions(
         )
         for row, sim in zip(per_query, sims, strict=True):
             row["semantic_similarity"] = sim
+    if judge_generator is not None:
+        questions = {q.id: q.text for q in dataset.queries}
+        for p, row in zip(scored, per_query, strict=True):
+            for criterion in CRITERIA:
+                if criterion != "answer_relevance" and not p.contexts:
+                    row[criterion], row[f"{criterion}_missing"] = None, "no contexts in the prediction"
+                    continue
+                verdict = judge(
+                    judge_generator,
+                    criterion,
+                    question=questions[p.query_id],
+                    answer=p.answer,
+                    contexts=p.contexts,
+                )
+                row[criterion] = verdict.score
+                if verdict.score is None:
+                    row[f"{criterion}_missing"] = verdict.reason
     aggregate: dict[str, float] = {}
-    names = [k for k in (per_query[0] if per_query else {}) if k != "query_id"]
+    names = list(
+        dict.fromkeys(k for row in per_query for k in row if k != "query_id" and not k.endswith("_missing"))
+    )
     for name in names:
-        mean, low, high = bootstrap_ci([row[name] for row in per_query])
+        values = [row[name] for row in per_query if row.get(name) is not None]
+        n_missing = len(per_query) - len(values)
+        if n_missing:
+            missing[name] = n_missing
+        if not values:
+            continue  # every judgement missing: reported in "missing", never averaged as 0 or NaN
+        mean, low, high = bootstrap_ci(values)
         aggregate.update({name: mean, f"{name}_ci_low": low, f"{name}_ci_high": high})
     return {"metrics": aggregate, "per_query": per_query, "n_queries": len(per_query), "missing": missing}
