@@ -95,3 +95,8 @@ def test_judge_with_the_real_local_model() -> None:
     )
     assert verdict.score is None or 0.0 <= verdict.score <= 1.0
     assert verdict.raw.strip()
+
+
+@pytest.mark.parametrize("reply", ["**Score**: 3", "Rating: 3/5", "I give it 3 out of 5."])
+def test_parse_score_reads_common_free_text_forms(reply: str) -> None:
+    assert parse_score(reply) == 0.5

@@ -37,7 +37,8 @@ def tokenize(text: str) -> list[str]:
 def bleu(prediction: str, references: Sequence[str]) -> float:
     hyp = " ".join(tokenize(prediction))
     refs = [" ".join(tokenize(r)) for r in references]
-    return float(sacrebleu.sentence_bleu(hyp, refs, tokenize="none").score) / 100.0
+    # sacrebleu's float arithmetic can land a hair above 100 on an exact match.
+    return min(1.0, float(sacrebleu.sentence_bleu(hyp, refs, tokenize="none").score) / 100.0)
 
 
 def chrf(prediction: str, references: Sequence[str]) -> float:

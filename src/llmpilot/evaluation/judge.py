@@ -27,7 +27,8 @@ CRITERIA = {
 }
 _SCORE_PATTERNS = (
     re.compile(r'"score"\s*:\s*"?(\d+(?:\.\d+)?)'),
-    re.compile(r"score\s*[:=]?\s*(\d+(?:\.\d+)?)\s*(?:/\s*5)?", re.IGNORECASE),
+    re.compile(r"(?:score|rating)\W*[:=]?\W*(\d+(?:\.\d+)?)\s*(?:/\s*5)?", re.IGNORECASE),
+    re.compile(r"\b(\d+(?:\.\d+)?)\s*(?:/\s*5|out of 5)\b", re.IGNORECASE),
     re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*5)?\s*$", re.MULTILINE),
 )
 
