@@ -1,118 +1,391 @@
-"""report.html for an optimization or evaluation run: self-contained (plotly inlined), offline."""
+"""report.html for an optimization (or one-config evaluation) run.
+
+One self-contained file that renders offline: plotly's JS is inlined once, nothing is fetched.
+Input is the results.json dict that optimization/run.py writes; every string from it goes
+through jinja2's autoescape in the page and html.escape in chart labels, because query texts,
+snippets and parameter values are user data and may contain markup.
+"""
 
 from __future__ import annotations
 
+import html
 import json
+import math
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from plotly.offline import get_plotlyjs
 
-TOP_N = 15
-_env = Environment(loader=PackageLoader("llmpilot.optimization", "templates"), autoescape=select_autoescape())
+from llmpilot.errors import LlmpilotError
+
+TOP_N = 15  # trials in the CI chart
+# Korean must render: the CJK fonts Debian/macOS/Windows ship, then generic fallbacks.
+FONT_STACK = (
+    '"Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "Nanum Gothic", "Apple SD Gothic Neo", '
+    '"Malgun Gothic", system-ui, -apple-system, "Segoe UI", sans-serif'
+)
+BEST_COLOR, CHEAP_COLOR, OTHER_COLOR = "#1a7f37", "#bf8700", "#3b6fb6"
+MISSING = "–"
+NOT_USED = "(not used)"  # a key the config does not depend on, e.g. fusion weight in keyword mode
+
+# autoescape=True explicitly: select_autoescape() would not match the ".html.j2" suffix.
+_env = Environment(
+    loader=PackageLoader("llmpilot.optimization", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
-def _label(params: dict[str, Any]) -> str:
-    if not params:
-        return "(config)"
-    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in params.items())
+@dataclass(frozen=True)
+class ParamKey:
+    key: str  # full dotted key, e.g. "retrieval.fusion.weight"
+    short: str  # shortest unique dotted suffix, e.g. "weight"
 
 
-def _fig_html(fig: go.Figure) -> str:
-    fig.update_layout(
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        template="plotly_white",
-        font={"family": "Noto Sans CJK KR, Noto Sans KR, NanumGothic, Apple SD Gothic Neo, sans-serif"},
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number for display; missing or non-finite values show as a dash, never as 'nan'."""
+    if value is None or isinstance(value, bool):
+        return MISSING if value is None else str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:.{digits}f}" if math.isfinite(number) else MISSING
+
+
+def param_keys(trials: list[dict[str, Any]]) -> list[ParamKey]:
+    """The varied keys in first-seen order, each with the shortest dotted suffix that is unique."""
+    keys: list[str] = []
+    for trial in trials:
+        keys.extend(k for k in trial.get("params", {}) if k not in keys)
+    out = []
+    for key in keys:
+        parts = key.split(".")
+        for n in range(1, len(parts) + 1):
+            short = ".".join(parts[-n:])
+            if sum(1 for other in keys if other == short or other.endswith("." + short)) == 1:
+                break
+        out.append(ParamKey(key, short))
+    return out
+
+
+def value_text(value: Any) -> str:
+    if value is None:
+        return MISSING
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def label(params: dict[str, Any], keys: list[ParamKey]) -> str:
+    """A trial's varied parameters as one plain-text line (escape it before use in markup)."""
+    shown = [f"{k.short}={value_text(params[k.key])}" for k in keys if k.key in params]
+    return ", ".join(shown) if shown else "(single config)"
+
+
+def values_line(params: dict[str, Any], keys: list[ParamKey]) -> str:
+    """Just the values, in column order: a compact chart label that the leaderboard headers explain."""
+    shown = [value_text(params[k.key]) for k in keys if k.key in params]
+    return " · ".join(shown) if shown else "single config"
+
+
+def _mean(trial: dict[str, Any], metric: str) -> float:
+    return float(trial["metrics"][metric]["mean"])
+
+
+def _natural(value: str) -> tuple[int, float, str]:
+    """Numbers in numeric order, then text, then "(not used)": chunk sizes read 200, 400, 1000."""
+    if value == NOT_USED:
+        return (2, 0.0, value)
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def _final_trials(trials: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """Complete trials, one per trial_id, ranked by the primary metric then latency."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for trial in trials:
+        if trial.get("complete") and metric in trial.get("metrics", {}):
+            by_id[trial["trial_id"]] = trial
+    return sorted(
+        by_id.values(), key=lambda t: (-_mean(t, metric), t.get("latency_ms_p50") or 0.0, t["trial_id"])
     )
-    html: str = fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
-    return html
 
 
-def _ci_chart(trials: list[dict[str, Any]], metric: str) -> str:
-    top = trials[:TOP_N][::-1]
-    means = [t["metrics"][metric]["mean"] for t in top]
+def _stopped_early(trials: list[dict[str, Any]], final_ids: set[str], metric: str) -> list[dict[str, Any]]:
+    """Trials that never reached all queries (halving dropped them), at the last rung each reached."""
+    last: dict[str, dict[str, Any]] = {}
+    for trial in trials:
+        tid = trial["trial_id"]
+        if tid in final_ids or trial.get("complete") or metric not in trial.get("metrics", {}):
+            continue
+        if tid not in last or trial.get("n_queries", 0) >= last[tid].get("n_queries", 0):
+            last[tid] = trial
+    return sorted(last.values(), key=lambda t: (-t.get("n_queries", 0), -_mean(t, metric), t["trial_id"]))
+
+
+def comparable_population(
+    trials: list[dict[str, Any]], final: list[dict[str, Any]], metric: str
+) -> tuple[list[dict[str, Any]], int]:
+    """The most configs scored on the same queries, and how many queries that was.
+
+    Grid, random and greedy score every config on all queries: that is `final`. Halving leaves only
+    a few complete configs, but its first rung scored every config on the same query prefix, so
+    per-parameter effects and the latency trade-off are drawn from there. Ties go to more queries.
+    """
+    by_n: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for trial in trials:
+        if metric in trial.get("metrics", {}):
+            by_n[int(trial.get("n_queries", 0))][trial["trial_id"]] = trial
+    n_all = int(final[0].get("n_queries", 0))
+    widest = max(by_n, key=lambda n: (len(by_n[n]), n))
+    if len(by_n[widest]) <= len(final):
+        return final, n_all
+    ranked = sorted(
+        by_n[widest].values(),
+        key=lambda t: (-_mean(t, metric), t.get("latency_ms_p50") or 0.0, t["trial_id"]),
+    )
+    return ranked, widest
+
+
+# ---------------------------------------------------------------- charts
+
+
+def _fig_html(fig: go.Figure, height: int) -> str:
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 20, "t": 48, "b": 10},
+        template="plotly_white",
+        font={"family": FONT_STACK, "size": 12},
+        title={"x": 0.01, "font": {"size": 15}},
+    )
+    # No plotly logo link; the JS itself is inlined once in <head>, so nothing is fetched.
+    config = {"displaylogo": False, "responsive": True}
+    out: str = fig.to_html(full_html=False, include_plotlyjs=False, config=config)
+    return out
+
+
+def _color(trial: dict[str, Any], best_id: str, cheap_id: str | None) -> str:
+    if trial["trial_id"] == best_id:
+        return BEST_COLOR
+    return CHEAP_COLOR if trial["trial_id"] == cheap_id else OTHER_COLOR
+
+
+def ci_chart(
+    final: list[dict[str, Any]], metric: str, keys: list[ParamKey], best_id: str, cheap_id: str | None
+) -> str:
+    """The top configs as points with their 95% CI as error bars, best on top."""
+    top = final[:TOP_N]
+    ys = [html.escape(f"#{i + 1}  {values_line(t['params'], keys)}") for i, t in enumerate(top)]
+    means = [_mean(t, metric) for t in top]
+    labels = [html.escape(label(t["params"], keys)) for t in top]
     fig = go.Figure(
-        go.Bar(
+        go.Scatter(
             x=means,
-            y=[f"#{len(top) - i} {_label(t['params'])}" for i, t in enumerate(top)],
-            orientation="h",
+            y=ys,
+            mode="markers",
+            marker={"size": 11, "color": [_color(t, best_id, cheap_id) for t in top]},
             error_x={
                 "type": "data",
                 "symmetric": False,
                 "array": [t["metrics"][metric]["ci_high"] - m for t, m in zip(top, means, strict=True)],
                 "arrayminus": [m - t["metrics"][metric]["ci_low"] for t, m in zip(top, means, strict=True)],
+                "thickness": 2,
+                "width": 6,
+                "color": "#57606a",
             },
-            marker_color="#3b6fb6",
+            text=labels,
+            customdata=[[t["metrics"][metric]["ci_low"], t["metrics"][metric]["ci_high"]] for t in top],
+            hovertemplate="%{text}<br>%{x:.4f} [%{customdata[0]:.4f}, %{customdata[1]:.4f}]<extra></extra>",
         )
     )
-    low = min(t["metrics"][metric]["ci_low"] for t in top)
-    fig.update_layout(
-        title=f"Top {len(top)} configs: {metric} with 95% bootstrap CI",
-        height=120 + 28 * len(top),
-        xaxis={"range": [max(0.0, low - 0.05), 1.0]},
-    )
-    return _fig_html(fig)
+    fig.update_yaxes(autorange="reversed", type="category", title=None, automargin=True)
+    fig.update_xaxes(title=f"{metric} (mean, 95% bootstrap CI)")
+    return _fig_html(fig, height=110 + 30 * len(top))
 
 
-def _effect_charts(trials: list[dict[str, Any]], metric: str) -> list[str]:
-    keys = sorted({k for t in trials for k in t["params"]})
+def effect_charts(
+    final: list[dict[str, Any]], metric: str, keys: list[ParamKey], y_title: str
+) -> list[tuple[str, str]]:
+    """Per varied parameter: the primary metric of comparable trials grouped by its value."""
     charts = []
     for key in keys:
         groups: dict[str, list[float]] = defaultdict(list)
-        for t in trials:
-            groups[str(t["params"].get(key))].append(t["metrics"][metric]["mean"])
+        for trial in final:
+            value = trial["params"].get(key.key)
+            groups[NOT_USED if value is None else value_text(value)].append(_mean(trial, metric))
         if len(groups) < 2:
-            continue
-        fig = go.Figure([go.Box(y=v, name=k, boxpoints="all", jitter=0.3) for k, v in groups.items()])
-        fig.update_layout(title=f"{key}: effect on {metric}", height=320, showlegend=False)
-        charts.append(_fig_html(fig))
+            continue  # nothing to compare: every complete trial used the same value
+        fig = go.Figure(
+            [
+                go.Box(
+                    y=groups[name],
+                    name=html.escape(f"{name} (n={len(groups[name])})"),
+                    boxpoints="all",
+                    jitter=0.4,
+                    pointpos=0,
+                    marker={"color": OTHER_COLOR, "size": 7, "opacity": 0.75},
+                    line={"color": "#57606a"},
+                    fillcolor="rgba(59,111,182,0.12)",
+                    hovertemplate=f"{html.escape(key.short)}=%{{x}}<br>%{{y:.4f}}<extra></extra>",
+                )
+                for name in sorted(groups, key=_natural)
+            ]
+        )
+        fig.update_layout(title={"text": html.escape(key.key)}, showlegend=False)
+        fig.update_xaxes(type="category")  # values like 400/800 are categories, not a numeric axis
+        fig.update_yaxes(title=y_title)
+        charts.append((key.key, _fig_html(fig, height=330)))
     return charts
 
 
-def _tradeoff_chart(trials: list[dict[str, Any]], metric: str) -> str:
+def _pareto(final: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """Configs no other config beats on both latency and quality, in latency order."""
+    front, best_so_far = [], -math.inf
+    for trial in sorted(final, key=lambda t: (t["latency_ms_p50"], -_mean(t, metric))):
+        if _mean(trial, metric) > best_so_far:
+            front.append(trial)
+            best_so_far = _mean(trial, metric)
+    return front
+
+
+def tradeoff_chart(
+    final: list[dict[str, Any]],
+    metric: str,
+    keys: list[ParamKey],
+    best_id: str,
+    cheap_id: str | None,
+    y_title: str,
+) -> str:
+    front = _pareto(final, metric)
     fig = go.Figure(
-        go.Scatter(
-            x=[t["latency_ms_p50"] for t in trials],
-            y=[t["metrics"][metric]["mean"] for t in trials],
-            mode="markers",
-            text=[_label(t["params"]) for t in trials],
-            hovertemplate="%{text}<br>%{x:.1f} ms, %{y:.4f}<extra></extra>",
-            marker={"size": 10, "color": "#d9822b"},
+        [
+            go.Scatter(
+                x=[t["latency_ms_p50"] for t in front],
+                y=[_mean(t, metric) for t in front],
+                mode="lines",
+                line={"color": "#8c959f", "dash": "dot", "shape": "hv"},
+                name="Pareto front",
+                hoverinfo="skip",
+            ),
+            go.Scatter(
+                x=[t["latency_ms_p50"] for t in final],
+                y=[_mean(t, metric) for t in final],
+                mode="markers",
+                name="configs",
+                marker={
+                    "size": [14 if t["trial_id"] in (best_id, cheap_id) else 9 for t in final],
+                    "color": [_color(t, best_id, cheap_id) for t in final],
+                    "line": {"width": 1, "color": "white"},
+                },
+                text=[f"#{i + 1} {html.escape(label(t['params'], keys))}" for i, t in enumerate(final)],
+                hovertemplate="%{text}<br>%{x:.1f} ms, %{y:.4f}<extra></extra>",
+            ),
+        ]
+    )
+    latencies = [t["latency_ms_p50"] for t in final if t["latency_ms_p50"] is not None]
+    # Keyword-only and hybrid configs differ by 100x in latency: a log axis keeps both readable.
+    log = bool(latencies) and min(latencies) > 0 and max(latencies) / min(latencies) > 20
+    fig.update_xaxes(
+        title="query latency p50 (ms)" + (", log scale" if log else ""), type="log" if log else "-"
+    )
+    fig.update_yaxes(title=y_title)
+    fig.update_layout(showlegend=False)
+    by_id = {t["trial_id"]: t for t in final}
+    notes = [(best_id, "best", BEST_COLOR, -28)]
+    if cheap_id and cheap_id != best_id:  # below its point: the cheap config usually sits under the best
+        notes.append((cheap_id, "cheapest not worse", CHEAP_COLOR, 28))
+    for tid, text, color, ay in notes:
+        if tid not in by_id:
+            continue
+        trial = by_id[tid]
+        x = trial["latency_ms_p50"]
+        fig.add_annotation(
+            x=math.log10(x) if log else x,
+            y=_mean(trial, metric),
+            text=text,
+            font={"color": color, "size": 12},
+            showarrow=True,
+            arrowcolor=color,
+            ax=0,
+            ay=ay,
         )
+    return _fig_html(fig, height=400)
+
+
+# ---------------------------------------------------------------- page
+
+
+def _find(final: list[dict[str, Any]], ref: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not ref:
+        return None
+    return next((t for t in final if t["trial_id"] == ref.get("trial_id")), None)
+
+
+def build_html(results: dict[str, Any]) -> str:
+    metric = results["primary_metric"]
+    trials = results.get("trials") or []
+    final = _final_trials(trials, metric)
+    if not final:
+        raise LlmpilotError(
+            f"results: no trial has complete=true with a '{metric}' metric; "
+            "the report needs at least one config scored on all queries"
+        )
+    best = _find(final, results.get("best")) or final[0]
+    runner_up = _find(final, results.get("runner_up"))
+    cheap_ref = results.get("cheapest_not_worse")
+    cheap = _find(final, cheap_ref)
+    cheap_id = cheap["trial_id"] if cheap else None
+    keys = param_keys(trials)
+    other_metrics = [m for m in best["metrics"] if m != metric]
+    stopped = _stopped_early(trials, {t["trial_id"] for t in final}, metric)
+    population, population_n = comparable_population(trials, final, metric)
+    y_title = metric if population is final else f"{metric} on the first {population_n} queries"
+    # One config has nothing to trade off: the chart would be a lone dot on an arbitrary axis.
+    tradeoff = (
+        tradeoff_chart(population, metric, keys, best["trial_id"], cheap_id, y_title)
+        if len(population) > 1
+        else ""
     )
-    fig.update_layout(
-        title="Quality vs query latency (p50 ms)", xaxis_title="ms", yaxis_title=metric, height=360
+    return _env.get_template("report.html.j2").render(
+        r=results,
+        metric=metric,
+        compute=results.get("compute") or {},
+        best=best,
+        runner_up=runner_up,
+        sig=results.get("significance"),
+        cheap=cheap,
+        cheap_ref=cheap_ref or {},
+        final=final,
+        stopped=stopped,
+        keys=keys,
+        other_metrics=other_metrics,
+        worst=results.get("worst_queries") or [],
+        value_text=value_text,
+        fmt=fmt,
+        font_stack=FONT_STACK,
+        plotlyjs=get_plotlyjs(),
+        ci_chart=ci_chart(final, metric, keys, best["trial_id"], cheap_id),
+        effect_charts=effect_charts(population, metric, keys, y_title),
+        population=population,
+        population_n=population_n,
+        population_is_final=population is final,
+        tradeoff_chart=tradeoff,
+        config_json=json.dumps(best.get("config", {}), ensure_ascii=False, indent=2),
     )
-    return _fig_html(fig)
 
 
 def render_report(results: dict[str, Any], out: Path) -> Path:
-    metric = results["primary_metric"]
-    complete = [t for t in results["trials"] if t.get("complete")]
-    complete.sort(key=lambda t: (-t["metrics"][metric]["mean"], t["latency_ms_p50"]))
-    partial = [t for t in results["trials"] if not t.get("complete")]
-    best = next(t for t in complete if t["trial_id"] == results["best"]["trial_id"])
-    cheap = results.get("cheapest_not_worse")
-    cheap_trial = next((t for t in complete if cheap and t["trial_id"] == cheap["trial_id"]), None)
-    other_metrics = [m for m in best["metrics"] if m != metric]
-    html = _env.get_template("report.html.j2").render(
-        r=results,
-        metric=metric,
-        best=best,
-        cheap=cheap,
-        cheap_trial=cheap_trial,
-        complete=complete,
-        partial_count=len(partial),
-        other_metrics=other_metrics,
-        label=_label,
-        plotlyjs=get_plotlyjs(),
-        ci_chart=_ci_chart(complete, metric),
-        effect_charts=_effect_charts(complete, metric) if len(complete) > 1 else [],
-        tradeoff_chart=_tradeoff_chart(complete, metric),
-        config_json=json.dumps(best["config"], ensure_ascii=False, indent=2),
-    )
-    out.write_text(html, encoding="utf-8")
+    """Write report.html for a results.json dict to `out`; returns `out`."""
+    page = build_html(results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
     return out
