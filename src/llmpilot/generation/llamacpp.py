@@ -103,17 +103,23 @@ class LlamaCppGenerator:
         if finish_reason == "length" and not produced and max_tokens > 0:
             raise self._too_long(ValueError("no room left for the answer"))
 
+    def _request(
+        self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float
+    ) -> dict[str, Any]:
+        """The completion arguments both generate and stream send (one place for sampling settings)."""
+        return {
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "repeat_penalty": self.repeat_penalty,
+            "seed": self.seed,
+        }
+
     def generate(self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float) -> str:
         loaded = self._model()
         with loaded.lock:
             try:
-                result = loaded.llm.create_chat_completion(
-                    messages=list(messages),
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    repeat_penalty=self.repeat_penalty,
-                    seed=self.seed,
-                )
+                result = loaded.llm.create_chat_completion(**self._request(messages, max_tokens, temperature))
             except ValueError as exc:
                 raise self._too_long(exc) from None
         choice = result["choices"][0]
@@ -128,12 +134,7 @@ class LlamaCppGenerator:
         loaded = self._model()
         with loaded.lock:
             chunks = loaded.llm.create_chat_completion(
-                messages=list(messages),
-                max_tokens=max_tokens,
-                temperature=temperature,
-                repeat_penalty=self.repeat_penalty,
-                seed=self.seed,
-                stream=True,
+                **self._request(messages, max_tokens, temperature), stream=True
             )
             produced = False
             try:
