@@ -15,7 +15,7 @@ from llmpilot.evaluation.datasets import RetrievalDataset, load_dataset
 from llmpilot.evaluation.scoring import TEXT_METRICS, Prediction, score_predictions
 
 AUTORAG_KO = Path(__file__).resolve().parents[3] / "shared" / "data" / "autorag-ko"
-FAST = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "meteor")
+FAST = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "meteor", "bleu_corpus", "chrf_corpus")
 
 needs_data = pytest.mark.skipif(not (AUTORAG_KO / "queries.jsonl").exists(), reason="shared data not present")
 
@@ -42,10 +42,12 @@ def test_references_score_one_and_shuffled_answers_score_much_lower(autorag: Ret
     assert len(good["missing"]["no_prediction"]) == len([q for q in autorag.queries if q.answers]) - 10
     for name in FAST:
         assert good["metrics"][name] == pytest.approx(1.0, abs=1e-3), name
-        assert bad["metrics"][name] < 0.4, name  # measured: 0.04 (BLEU) to 0.26 (ROUGE-1)
+        assert bad["metrics"][name] < 0.4, name  # measured: 0.04 (BLEU, corpus BLEU) to 0.26 (ROUGE-1)
         # Ten different wrong answers vary: the CI has width, and it excludes the perfect score.
         assert bad["metrics"][f"{name}_ci_low"] < bad["metrics"][name] < bad["metrics"][f"{name}_ci_high"] < 1
     assert {row["query_id"] for row in bad["per_query"]} == {p.query_id for p in shuffled}
+    # Corpus BLEU pools n-gram counts: not the mean of the sentence scores.
+    assert bad["metrics"]["bleu_corpus"] != pytest.approx(bad["metrics"]["bleu"], abs=1e-3)
 
 
 @needs_data
@@ -59,6 +61,9 @@ def test_token_scores_separate_right_from_shuffled_korean_answers(autorag: Retri
         assert good[name] == pytest.approx(1.0, abs=1e-6)
         # MiniLM is English-centric: on Korean the gap is real but narrow (measured 0.72 and 0.65).
         assert bad[f"{name}_ci_high"] < 0.9
+    idf = score_predictions(autorag, shuffled, metrics=("bertscore_f1",), bertscore_idf=True)
+    assert idf["options"] == {"bertscore_idf": True, "moverscore_idf": True}
+    assert idf["metrics"]["bertscore_f1"] != pytest.approx(bad["bertscore_f1"], abs=1e-4)
 
 
 def write_dataset(folder: Path) -> Path:

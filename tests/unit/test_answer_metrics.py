@@ -83,6 +83,14 @@ def test_score_predictions_with_cis_and_missing(tmp_path: Path) -> None:
     assert result["missing"] == {"no_reference_answer": ["q3"], "no_prediction": ["q2"]}
     m = result["metrics"]
     assert m["rouge1_ci_low"] <= m["rouge1"] <= m["rouge1_ci_high"] and m["rouge1"] > 0.8
+    # Corpus scores sit next to the sentence-level means, with a CI but no per-query values.
+    assert m["bleu_corpus"] == pytest.approx(
+        am.corpus_bleu(["보증 기간은 10년입니다"], [["배터리 보증 기간은 10년입니다"]])
+    )
+    assert m["bleu_corpus_ci_low"] == m["bleu_corpus"] == m["bleu_corpus_ci_high"]  # one query
+    assert 0 < m["chrf_corpus"] < 1
+    assert all("bleu_corpus" not in row and "chrf_corpus" not in row for row in result["per_query"])
+    assert result["options"] == {"bertscore_idf": False, "moverscore_idf": True}
 
 
 def test_bad_prediction_lines_are_all_reported(tmp_path: Path) -> None:
@@ -131,8 +139,9 @@ def test_eval_score_cli(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     scores = json.loads(out.read_text(encoding="utf-8"))
-    for name in ("bleu", "chrf", "rouge1", "rouge2", "rougeL"):
+    for name in ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "bleu_corpus", "chrf_corpus"):
         assert scores["metrics"][name] == pytest.approx(1.0)
+    assert "bleu_corpus" in result.output and "chrf_corpus" in result.output
 
 
 @pytest.mark.skipif(not am.WORDNET_DIR.exists(), reason="Debian wordnet-base not installed")

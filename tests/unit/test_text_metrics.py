@@ -43,21 +43,45 @@ def test_hand_computed_meteor_with_stems_and_wordnet_synonyms() -> None:
     # "auto" ~ "car" through WordNet (car.n.01): 4 of 4 unigrams match in one chunk -> Fmean 1,
     # penalty 0.5 * (1/4)^3 -> 0.9921875. Exact matches alone (the, is, fast) give Fmean 0.75 and
     # 2 chunks -> penalty 0.5 * (2/3)^3 -> 0.75 * (1 - 4/27).
+    exact_only = 0.75 * (1 - 4 / 27)
     assert am.meteor("the auto is fast", ["the car is fast"]) == pytest.approx(0.9921875)
-    assert am.meteor("the banana is fast", ["the car is fast"]) == pytest.approx(0.75 * (1 - 4 / 27))
-    # As in nltk, WordNet is consulted on the Porter stems of the words left after the stem stage:
-    # "automobile" becomes "automobil", which has no synset, so it does not align with "car".
-    assert am.meteor("the automobile is fast", ["the car is fast"]) == pytest.approx(0.75 * (1 - 4 / 27))
+    assert am.meteor("the banana is fast", ["the car is fast"]) == pytest.approx(exact_only)
+    # Synonyms are looked up on the words: "automobile" ~ "car" (car.n.01) aligns like "auto" does.
+    assert am.meteor("the automobile is fast", ["the car is fast"]) == pytest.approx(0.9921875)
+    # Stock nltk looks them up on Porter stems ("automobil": no synset), so it misses that match.
+    stock = am.meteor("the automobile is fast", ["the car is fast"], nltk_compat=True)
+    assert stock == pytest.approx(exact_only)
     # Porter stems: "cats" ~ "cat"; 3 of 3 in one chunk -> 1 - 0.5 * (1/3)^3.
     assert am.meteor("the cats sat", ["the cat sat"]) == pytest.approx(1 - 1 / 54)
 
 
 @pytest.mark.skipif(not am.WORDNET_DIR.exists(), reason="Debian wordnet-base not installed")
+def test_meteor_synonym_pairs_whose_stems_wordnet_does_not_know_beat_unrelated_words() -> None:
+    # Every synonym here has a Porter stem that is not a WordNet lemma (larg, happi, purchas).
+    ref = ["the large house made them happy"]
+    synonyms = am.meteor("the big house made them glad", ref)
+    unrelated = am.meteor("the blue house made them tired", ref)
+    # 6 of 6 words align (the, house, made, them exact; big~large, glad~happy synonyms) in one chunk.
+    assert synonyms == pytest.approx(1 - 0.5 * (1 / 6) ** 3)
+    assert unrelated < synonyms
+    # Stock nltk matches only the four exact words: no better than the unrelated answer.
+    assert am.meteor("the big house made them glad", ref, nltk_compat=True) == pytest.approx(unrelated)
+
+
+@pytest.mark.skipif(not am.WORDNET_DIR.exists(), reason="Debian wordnet-base not installed")
 def test_meteor_matches_nltks_documented_example() -> None:
+    from nltk.translate.meteor_score import meteor_score
+
     # nltk's own doctest value for this pair (computed there with nltk's WordNet download).
     hyp = "It is a guide to action which ensures that the military always obeys the commands of the party"
     ref = "It is a guide to action that ensures that the military will forever heed Party commands"
-    assert round(am.meteor(hyp, [ref]), 4) == 0.6944
+    assert round(am.meteor(hyp, [ref], nltk_compat=True), 4) == 0.6944
+    stock = meteor_score([am.tokenize(ref)], am.tokenize(hyp), wordnet=am._wordnet())
+    assert am.meteor(hyp, [ref], nltk_compat=True) == stock
+    # With synonyms looked up on words, "always" ~ "forever" (always.r.01) aligns too; nltk asks
+    # WordNet for the stem "alway". 13 matches of 18 / 16 tokens (nltk: 12) in 7 chunks.
+    p, r = 13 / 18, 13 / 16
+    assert am.meteor(hyp, [ref]) == pytest.approx(p * r / (0.9 * p + 0.1 * r) * (1 - 0.5 * (7 / 13) ** 3))
 
 
 @pytest.mark.skipif(not am.WORDNET_DIR.exists(), reason="Debian wordnet-base not installed")

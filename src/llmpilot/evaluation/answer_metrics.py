@@ -1,9 +1,25 @@
-"""Answer metrics against reference answers: BLEU and chrF (sacrebleu), ROUGE-1/2/L with a
-Korean-aware tokenizer, METEOR (nltk over Debian's WordNet), and embedding similarity. All 0-1.
+"""Answer metrics against reference answers: BLEU and chrF (sacrebleu; sentence level and corpus
+level), ROUGE-1/2/L with a Korean-aware tokenizer, METEOR (nltk over Debian's WordNet), and
+embedding similarity. All 0-1.
 
-Korean text is tokenized into kiwipiepy morphemes before BLEU/ROUGE (sacrebleu's ko-mecab needs
-a MeCab install; stock rouge-score drops Hangul entirely); English is lowercased words. chrF works
-on characters and needs no tokenizer. With several references, the best score counts.
+Korean text is tokenized into kiwipiepy morphemes before BLEU/ROUGE/METEOR (sacrebleu's ko-mecab
+needs a MeCab install; stock rouge-score drops Hangul entirely); English is lowercased words. chrF
+works on characters and needs no tokenizer. With several references, the best score counts at
+sentence level; corpus BLEU/chrF use every reference (sacrebleu's multi-reference statistics).
+
+Corpus BLEU/chrF are not means of sentence scores: n-gram statistics are summed over all
+predictions first, then one score is computed (what MT papers report). They have no per-query
+values, so their CI comes from `corpus_score_ci`: a bootstrap over queries that recomputes the
+corpus score on each resample from per-sentence sufficient statistics.
+
+METEOR and WordNet synonyms: nltk's `meteor_score` runs its stages as exact -> Porter stem ->
+WordNet synonym, but hands the synonym stage the *stems* of the words still unmatched, and
+WordNet has no entry for most stems ("automobile" -> "automobil", "large" -> "larg", "happy" ->
+"happi", "purchased" -> "purchas"), so such words never match a synonym. Only words whose stem is
+a WordNet lemma ("car", "big", "fast") do. The METEOR papers (Banerjee & Lavie 2005; Lavie &
+Agarwal 2007) match synonyms on the words themselves. `meteor` therefore runs nltk's own three
+stages but feeds the synonym stage the surface words; `meteor(..., nltk_compat=True)` reproduces
+stock nltk exactly (e.g. to compare with numbers published from it).
 """
 
 from __future__ import annotations
@@ -15,12 +31,14 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import sacrebleu
+from sacrebleu.metrics import BLEU, CHRF
 
 from llmpilot.errors import ModelNotAvailableError
+from llmpilot.evaluation.bootstrap import bootstrap_statistic_ci
 from llmpilot.index.tokenizers import get_kiwi, is_korean
 from llmpilot.protocols import Embedder
 
@@ -43,6 +61,75 @@ def bleu(prediction: str, references: Sequence[str]) -> float:
 
 def chrf(prediction: str, references: Sequence[str]) -> float:
     return float(sacrebleu.sentence_chrf(prediction, list(references)).score) / 100.0
+
+
+CorpusMetric = Literal["bleu", "chrf"]
+
+
+def _corpus_statistics(
+    metric: CorpusMetric, predictions: Sequence[str], references: Sequence[Sequence[str]]
+) -> tuple[Any, np.ndarray]:
+    """sacrebleu's metric object and its per-sentence sufficient statistics (one row a prediction):
+    a corpus score is the metric of the rows' sum, which makes bootstrap resamples cheap (this is
+    how sacrebleu's own --confidence bootstrap works)."""
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} reference lists")
+    if not predictions:
+        raise ValueError("a corpus score needs at least one prediction")
+    if any(len(refs) == 0 for refs in references):
+        raise ValueError("every prediction needs at least one reference answer")
+    scorer: Any
+    if metric == "bleu":
+        # Same Korean-aware tokens as sentence-level `bleu`; sacrebleu must not re-tokenize.
+        scorer = BLEU(tokenize="none")
+        hyps = [" ".join(tokenize(p)) for p in predictions]
+        refs = [[" ".join(tokenize(r)) for r in group] for group in references]
+    elif metric == "chrf":
+        scorer, hyps, refs = CHRF(), list(predictions), [list(group) for group in references]
+    else:
+        raise ValueError(f"unknown corpus metric {metric!r}; choose bleu or chrf")
+    # sacrebleu takes reference *streams*; None pads queries with fewer references.
+    width = max(len(group) for group in refs)
+    streams = [[group[k] if k < len(group) else None for group in refs] for k in range(width)]
+    # Both metrics' statistics are integer n-gram and length counts: sums stay exact.
+    return scorer, np.asarray(scorer._extract_corpus_statistics(hyps, streams), dtype=np.int64)
+
+
+def _score_from_statistics(scorer: Any, summed: np.ndarray) -> float:
+    score = float(scorer._compute_score_from_stats(summed.tolist()).score) / 100.0
+    return min(1.0, score)  # BLEU of an exact match can land a hair above 100
+
+
+def corpus_bleu(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """sacrebleu's corpus BLEU over all predictions, on the same tokens as `bleu`; 0-1."""
+    scorer, stats = _corpus_statistics("bleu", predictions, references)
+    return _score_from_statistics(scorer, stats.sum(axis=0))
+
+
+def corpus_chrf(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """sacrebleu's corpus chrF (character n-grams summed over all predictions); 0-1."""
+    scorer, stats = _corpus_statistics("chrf", predictions, references)
+    return _score_from_statistics(scorer, stats.sum(axis=0))
+
+
+def corpus_score_ci(
+    metric: CorpusMetric,
+    predictions: Sequence[str],
+    references: Sequence[Sequence[str]],
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(corpus score, low, high): percentile bootstrap over queries. Each resample draws queries
+    with replacement and recomputes the corpus score; deterministic for a seed."""
+    scorer, stats = _corpus_statistics(metric, predictions, references)
+    return bootstrap_statistic_ci(
+        len(stats),
+        lambda idx: _score_from_statistics(scorer, stats[idx].sum(axis=0)),
+        n_resamples=n_resamples,
+        confidence=confidence,
+        seed=seed,
+    )
 
 
 def _f1(overlap: int, n_pred: int, n_ref: int) -> float:
@@ -184,13 +271,52 @@ def _wordnet() -> Any:
         return LocalWordNet(str(root), None)
 
 
-def meteor(prediction: str, references: Sequence[str]) -> float:
-    """nltk's METEOR (exact, Porter-stem and WordNet-synonym matches). Korean gets exact morpheme
-    matches only: WordNet and the Porter stemmer are English."""
-    from nltk.translate.meteor_score import meteor_score
+def _align(hyp: Sequence[str], ref: Sequence[str], wordnet: Any) -> list[tuple[int, int]]:
+    """nltk's exact -> Porter stem -> WordNet synonym stages, with the synonym stage looking up the
+    words themselves (nltk passes it the stems; see the module docstring)."""
+    from nltk.translate.meteor_score import _enum_stem_match, _enum_wordnetsyn_match, _match_enums
 
+    enum_hyp, enum_ref = list(enumerate(hyp)), list(enumerate(ref))
+    exact, enum_hyp, enum_ref = _match_enums(enum_hyp, enum_ref)
+    stem, stemmed_hyp, stemmed_ref = _enum_stem_match(enum_hyp, enum_ref)
+    # Back from stems to the surface words, by position (the enums carry the original indices).
+    surface_hyp = [(i, hyp[i]) for i, _ in stemmed_hyp]
+    surface_ref = [(j, ref[j]) for j, _ in stemmed_ref]
+    synonym, _, _ = _enum_wordnetsyn_match(surface_hyp, surface_ref, wordnet=wordnet)
+    return sorted(exact + stem + synonym, key=lambda pair: pair[0])
+
+
+def _meteor_single(
+    hyp: Sequence[str],
+    ref: Sequence[str],
+    wordnet: Any,
+    alpha: float = 0.9,
+    beta: float = 3.0,
+    gamma: float = 0.5,
+) -> float:
+    """nltk's `single_meteor_score` arithmetic (same parameters) over `_align`'s matches."""
+    from nltk.translate.meteor_score import _count_chunks
+
+    matches = _align(hyp, ref, wordnet)
+    if not matches or not hyp or not ref:
+        return 0.0
+    precision, recall = len(matches) / len(hyp), len(matches) / len(ref)
+    fmean = precision * recall / (alpha * precision + (1 - alpha) * recall)
+    penalty = gamma * (_count_chunks(matches) / len(matches)) ** beta
+    return (1 - penalty) * fmean
+
+
+def meteor(prediction: str, references: Sequence[str], *, nltk_compat: bool = False) -> float:
+    """METEOR (exact, Porter-stem and WordNet-synonym matches; best over references). Synonyms are
+    looked up on the words, as in the METEOR papers; `nltk_compat=True` gives stock nltk
+    `meteor_score`, which looks them up on Porter stems. Korean gets exact morpheme matches only:
+    WordNet and the Porter stemmer are English."""
     pred = tokenize(prediction)
     refs = [tokenize(r) for r in references]
     if not pred or not any(refs):
         return 0.0
-    return float(meteor_score(refs, pred, wordnet=_wordnet()))
+    if nltk_compat:
+        from nltk.translate.meteor_score import meteor_score
+
+        return float(meteor_score(refs, pred, wordnet=_wordnet()))
+    return max(_meteor_single(pred, ref, _wordnet()) for ref in refs)

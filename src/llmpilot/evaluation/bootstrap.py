@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -22,6 +22,30 @@ def bootstrap_ci(
     alpha = (1.0 - confidence) / 2
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return mean, float(min(low, mean)), float(max(high, mean))
+
+
+def bootstrap_statistic_ci(
+    n_items: int,
+    statistic: Callable[[np.ndarray], float],
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(value, low, high) for a statistic of a whole item set that has no per-item values, such as
+    corpus BLEU: `statistic(indices)` is recomputed on `n_resamples` resamples (with replacement)
+    of the item indices 0..n_items-1; percentile interval. Draws the same resamples as
+    `bootstrap_ci`, so for the mean both agree exactly; deterministic for a seed."""
+    if n_items <= 0:
+        raise ValueError("bootstrap_statistic_ci needs at least one item")
+    value = float(statistic(np.arange(n_items)))
+    if n_items == 1:
+        return value, value, value
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_items, size=(n_resamples, n_items))
+    samples = np.array([statistic(row) for row in draws], dtype=np.float64)
+    alpha = (1.0 - confidence) / 2
+    low, high = np.quantile(samples, [alpha, 1.0 - alpha])
+    return value, float(min(low, value)), float(max(high, value))
 
 
 def paired_bootstrap(

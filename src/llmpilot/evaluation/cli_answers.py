@@ -9,11 +9,39 @@ from typing import Annotated
 import typer
 
 #: Kept here (not imported from scoring) so `--help` does not load the metric libraries.
-TEXT_METRICS_DOC = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "meteor", "bertscore_f1", "moverscore")
+TEXT_METRICS_DOC = (
+    "bleu",
+    "chrf",
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "meteor",
+    "bertscore_f1",
+    "moverscore",
+    "bleu_corpus",
+    "chrf_corpus",
+)
+
+
+#: One string per paragraph: rich would otherwise keep a docstring's hard line breaks.
+SCORE_HELP = "\n\n".join(
+    [
+        "Score answers against reference answers, with 95% bootstrap CIs.",
+        "Sentence-level means: BLEU, chrF, ROUGE-1/2/L, METEOR (Korean-aware tokens), BERTScore F1 and "
+        "MoverScore (MiniLM token embeddings). Corpus-level: bleu_corpus and chrf_corpus (sacrebleu "
+        "corpus scores, n-gram statistics summed over all predictions). Optional: embedding similarity "
+        "(--embedder) and LLM-judge criteria (--judge-config).",
+        'JSON written to --json: {"metrics": {NAME, NAME_ci_low, NAME_ci_high, ...} (all 0-1), '
+        '"per_query": [{"query_id", sentence-level values}], "n_queries", "missing": '
+        '{"no_reference_answer", "no_prediction", NAME: count}, "options": {"bertscore_idf", '
+        '"moverscore_idf"}}. Corpus scores have no per-query values: their CI resamples the queries '
+        "and recomputes the corpus score.",
+    ]
+)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("score")
+    @app.command("score", help=SCORE_HELP)
     def score(
         dataset: Annotated[Path, typer.Option(help="Dataset (any supported format) with reference answers.")],
         predictions: Annotated[Path, typer.Option(help='JSONL: {"query_id", "answer", "contexts"?}.')],
@@ -21,9 +49,25 @@ def register(app: typer.Typer) -> None:
         metrics: Annotated[
             str,
             typer.Option(
-                help="Comma-separated, from: bleu,chrf,rouge1,rouge2,rougeL,meteor,bertscore_f1,moverscore."
+                help="Comma-separated, from: " + ",".join(TEXT_METRICS_DOC) + ". The *_corpus ones are "
+                "sacrebleu corpus scores over all predictions (no per-query values)."
             ),
         ] = ",".join(TEXT_METRICS_DOC),
+        bertscore_idf: Annotated[
+            bool,
+            typer.Option(
+                "--bertscore-idf/--no-bertscore-idf",
+                help="Weigh BERTScore tokens by idf over the reference answers (bert-score's idf=True).",
+            ),
+        ] = False,
+        moverscore_idf: Annotated[
+            bool,
+            typer.Option(
+                "--moverscore-idf/--no-moverscore-idf",
+                help="idf-weighted EMD marginals for MoverScore, as in the original; off: uniform.",
+            ),
+        ] = True,
+        seed: Annotated[int, typer.Option(help="Seed of the bootstrap CIs.")] = 0,
         embedder: Annotated[
             str | None,
             typer.Option(help="Also report similarity with this embedder (e.g. e5-small)."),
@@ -36,7 +80,7 @@ def register(app: typer.Typer) -> None:
             ".llmpilot-bench"
         ),
     ) -> None:
-        """Score answers: BLEU, chrF, ROUGE-1/2/L (Korean-aware), optional embedding similarity; 95% CIs."""
+        """Score answers against reference answers, with 95% bootstrap CIs (help: SCORE_HELP)."""
         from rich.console import Console
 
         from llmpilot import registry
@@ -58,7 +102,16 @@ def register(app: typer.Typer) -> None:
 
             gen_cfg = load_config(judge_config).generator
             judge_gen = registry.generators.get(gen_cfg.name)(gen_cfg)
-        result = score_predictions(ds, preds, metrics=wanted, embedder=emb, judge_generator=judge_gen)
+        result = score_predictions(
+            ds,
+            preds,
+            metrics=wanted,
+            embedder=emb,
+            judge_generator=judge_gen,
+            bertscore_idf=bertscore_idf,
+            moverscore_idf=moverscore_idf,
+            seed=seed,
+        )
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         console = Console()

@@ -2,6 +2,17 @@
 
 Predictions are JSONL `{"query_id", "answer", "contexts"?: [str]}`; every bad line is reported with
 its number. Per-query scores are kept; every aggregate carries a bootstrap 95% CI.
+
+Result (also the `eval score --json` file):
+- "metrics": for each metric NAME, NAME (0-1) with NAME_ci_low and NAME_ci_high (95%, percentile
+  bootstrap over queries, 1000 resamples, seed 0). Sentence-level metrics (bleu, chrf, rouge1/2/L,
+  meteor, bertscore_f1, moverscore, semantic_similarity, judge criteria) are means of per-query
+  values. bleu_corpus and chrf_corpus are sacrebleu corpus scores over all scored predictions
+  (n-gram statistics summed first); they have no per-query values, and their CI resamples the
+  queries and recomputes the corpus score.
+- "per_query": one row per scored prediction with its sentence-level values.
+- "n_queries", "missing" (queries without a reference or a prediction; per metric, how many
+  per-query values are missing), and "options" (bertscore_idf, moverscore_idf as used).
 """
 
 from __future__ import annotations
@@ -19,7 +30,20 @@ from llmpilot.evaluation.datasets import RetrievalDataset
 from llmpilot.evaluation.judge import CRITERIA, judge
 from llmpilot.protocols import Embedder, Generator
 
-TEXT_METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "meteor", "bertscore_f1", "moverscore")
+#: Corpus-level metrics (one score over all predictions, no per-query values) and what they score.
+_CORPUS_KIND: dict[str, answer_metrics.CorpusMetric] = {"bleu_corpus": "bleu", "chrf_corpus": "chrf"}
+CORPUS_METRICS = tuple(_CORPUS_KIND)
+TEXT_METRICS = (
+    "bleu",
+    "chrf",
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "meteor",
+    "bertscore_f1",
+    "moverscore",
+    *CORPUS_METRICS,
+)
 
 
 @dataclass(frozen=True)
@@ -78,7 +102,12 @@ def score_predictions(
     metrics: Sequence[str] = TEXT_METRICS,
     embedder: Embedder | None = None,
     judge_generator: Generator | None = None,
+    bertscore_idf: bool = False,
+    moverscore_idf: bool = True,
+    seed: int = 0,
 ) -> dict[str, Any]:
+    """Score `predictions` against `dataset`'s reference answers (see the module docstring for the
+    result). idf options follow bert-score (off) and MoverScore (on); `seed` seeds every bootstrap."""
     answers = {q.id: q.answers for q in dataset.queries}
     scored = [p for p in predictions if answers.get(p.query_id)]
     missing: dict[str, Any] = {
@@ -98,10 +127,14 @@ def score_predictions(
         if {"rouge1", "rouge2", "rougeL"} & set(metrics):
             row.update({k: v for k, v in answer_metrics.rouge(p.answer, refs).items() if k in metrics})
         per_query.append(row)
-    for name, fn in (("bertscore_f1", token_scores.bertscore_f1), ("moverscore", token_scores.moverscore)):
+    texts, refs_of = [p.answer for p in scored], [answers[p.query_id] for p in scored]
+    token_metrics: dict[str, Any] = {
+        "bertscore_f1": lambda: token_scores.bertscore_f1(texts, refs_of, idf=bertscore_idf),
+        "moverscore": lambda: token_scores.moverscore(texts, refs_of, idf=moverscore_idf),
+    }
+    for name, compute in token_metrics.items():
         if name in metrics and scored:
-            values = fn([p.answer for p in scored], [answers[p.query_id] for p in scored])
-            for row, value in zip(per_query, values, strict=True):
+            for row, value in zip(per_query, compute(), strict=True):
                 row[name] = value
     if embedder is not None and scored:
         sims = answer_metrics.semantic_similarity(
@@ -137,6 +170,17 @@ def score_predictions(
             missing[name] = n_missing
         if not values:
             continue  # every judgement missing: reported in "missing", never averaged as 0 or NaN
-        mean, low, high = bootstrap_ci(values)
+        mean, low, high = bootstrap_ci(values, seed=seed)
         aggregate.update({name: mean, f"{name}_ci_low": low, f"{name}_ci_high": high})
-    return {"metrics": aggregate, "per_query": per_query, "n_queries": len(per_query), "missing": missing}
+    for name, kind in _CORPUS_KIND.items():
+        if name in metrics and scored:
+            value, low, high = answer_metrics.corpus_score_ci(kind, texts, refs_of, seed=seed)
+            aggregate.update({name: value, f"{name}_ci_low": low, f"{name}_ci_high": high})
+    options = {"bertscore_idf": bertscore_idf, "moverscore_idf": moverscore_idf}
+    return {
+        "metrics": aggregate,
+        "per_query": per_query,
+        "n_queries": len(per_query),
+        "missing": missing,
+        "options": options,
+    }
