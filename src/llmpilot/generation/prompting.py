@@ -129,3 +129,19 @@ def build_citations(answer: str, sources: Sequence[Hit]) -> list[Citation]:
         )
         for n in cited_numbers(answer, len(sources))
     ]
+
+
+def messages_for_generator(
+    generator: object,
+    template: PromptTemplate,
+    question: str,
+    hits: Sequence[Hit],
+    max_context_chars: int,
+    max_tokens: int,
+) -> tuple[list[dict[str, str]], list[Hit]]:
+    """`fit_context` with the generator's own window and tokenizer when it exposes them
+    (llama-cpp does; remote endpoints fall back to the character budget)."""
+    window = getattr(generator, "context_window", None)
+    count = getattr(generator, "count_tokens", None)
+    budget = window - max_tokens if isinstance(window, int) else None
+    return fit_context(template, question, hits, max_context_chars, budget, count)

@@ -29,9 +29,11 @@ def _ray() -> Any:
 class _Worker:
     """Body of the Ray actor: one Evaluator per worker process."""
 
-    def __init__(self, dataset_dir: str, workdir: str) -> None:
+    def __init__(self, dataset_dir: str, workdir: str, answer_metrics: tuple[str, ...]) -> None:
         folder = Path(dataset_dir)
-        self.evaluator = Evaluator(load_dataset(folder), folder, Path(workdir), read_only=True)
+        self.evaluator = Evaluator(
+            load_dataset(folder), folder, Path(workdir), read_only=True, answer_metrics=answer_metrics
+        )
 
     def run(
         self, config_json: dict[str, Any], trial_id: str, params: dict[str, Any], query_ids: list[str]
@@ -60,7 +62,9 @@ def ray_runner(
     n_workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     actor_cls = ray.remote(num_cpus=1)(_Worker)
     actors = [
-        actor_cls.remote(str(evaluator.dataset_dir.resolve()), str(evaluator.root.parent))
+        actor_cls.remote(
+            str(evaluator.dataset_dir.resolve()), str(evaluator.root.parent), evaluator.answer_metrics
+        )
         for _ in range(n_workers)
     ]
 

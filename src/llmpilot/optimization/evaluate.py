@@ -18,16 +18,19 @@ from pathlib import Path
 import numpy as np
 
 from llmpilot.config import PipelineConfig
+from llmpilot.errors import DatasetError
 from llmpilot.evaluation.datasets import Query, RetrievalDataset
 from llmpilot.evaluation.retrieval_metrics import score_query
+from llmpilot.hashing import text_hash
 from llmpilot.indexing import IndexSet, open_indexes
 from llmpilot.ingest import Ingestor, make_embedder, needs_embeddings
+from llmpilot.optimization.answers import AnswerGenerator, check_answer_metrics, score_answers
 from llmpilot.project import Project
 from llmpilot.protocols import Embedder
 from llmpilot.retrieval.retriever import Retriever, rank_documents
 from llmpilot.sources.base import LoadResult, SourceUnit
 from llmpilot.store.db import Store
-from llmpilot.types import EmbedKind, ScoredId
+from llmpilot.types import EmbedKind, Hit, ScoredId
 
 #: Per-query retrieval metrics every trial reports.
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "precision@10", "map@10", "hit_rate@10")
@@ -41,6 +44,7 @@ class ComputeMeter:
     queries_embedded: int = 0
     query_evaluations: int = 0
     trials_evaluated: int = 0
+    answers_generated: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -53,11 +57,19 @@ class TrialResult:
     params: dict[str, object]
     n_queries: int
     per_query: dict[str, dict[str, float]]
+    #: End to end per query: retrieval p50, plus generation p50 when answers are evaluated.
     latency_ms_p50: float
     seconds: float
     passages_embedded: int = 0
     rung: int = 0
     complete: bool = False
+    #: Query id -> generated answer (answer-evaluating trials only).
+    answers: dict[str, str] = field(default_factory=dict)
+    generation_ms_p50: float | None = None
+    #: Documents in the corpus the trial was scored on (fewer than the dataset's on a sample).
+    corpus_docs: int | None = None
+    #: Passages (chunks) in the index the trial searched.
+    passages: int | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     def mean(self, metric: str) -> float:
@@ -91,10 +103,43 @@ class QueryVectorCache:
         return np.stack([self._memo[t] for t in texts])
 
 
-def dataset_unit(dataset: RetrievalDataset, folder: Path) -> SourceUnit:
-    """The dataset's corpus as one source unit, fingerprinted by the corpus file."""
+class SharedCacheEmbedder:
+    """Passages through another store's embedding cache (the full corpus's), counting real model
+    calls: a corpus sample's work store then reuses, and feeds, the vectors the full study needs."""
+
+    def __init__(self, embedder: Embedder, cache: Store, meter: ComputeMeter) -> None:
+        self.inner = embedder
+        self.cache = cache
+        self.meter = meter
+        self.model_id = embedder.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed(self, texts: Sequence[str], kind: EmbedKind) -> np.ndarray:
+        if kind == "query":
+            return self.inner.embed(texts, kind)
+        hashes = [text_hash(t) for t in texts]
+        cached = self.cache.cached_embeddings(self.model_id, hashes)
+        missing = {h: t for h, t in zip(hashes, texts, strict=True) if h not in cached}
+        if missing:
+            vectors = self.inner.embed(list(missing.values()), "passage")
+            fresh = dict(zip(missing, vectors, strict=True))
+            self.cache.put_embeddings(self.model_id, fresh)
+            cached.update(fresh)
+            self.meter.passages_embedded += len(missing)
+        if not texts:
+            return np.zeros((0, self.inner.dim), dtype=np.float32)
+        return np.stack([cached[h] for h in hashes]).astype(np.float32, copy=False)
+
+
+def dataset_unit(dataset: RetrievalDataset, folder: Path, fingerprint: str | None = None) -> SourceUnit:
+    """The dataset's corpus as one source unit, fingerprinted by the corpus file (or by the caller,
+    for a sample of it)."""
     corpus = folder / "corpus.jsonl"
-    fingerprint = hashlib.sha256(corpus.read_bytes()).hexdigest() if corpus.exists() else None
+    if fingerprint is None and corpus.exists():
+        fingerprint = hashlib.sha256(corpus.read_bytes()).hexdigest()
     key = f"dataset:{dataset.name}"
     return SourceUnit(
         key=key, origin=key, fingerprint=fingerprint, loader=lambda: LoadResult(list(dataset.corpus), [])
@@ -122,8 +167,13 @@ class Evaluator:
         progress: bool = False,
         meter: ComputeMeter | None = None,
         read_only: bool = False,
+        answer_metrics: Sequence[str] = (),
+        corpus_fingerprint: str | None = None,
+        shared_cache: Store | None = None,
     ) -> None:
         self.read_only = read_only
+        #: Empty: retrieval metrics only. Otherwise each trial also generates and scores answers.
+        self.answer_metrics = check_answer_metrics(answer_metrics)
         self.dataset = dataset
         self.dataset_dir = dataset_dir
         self.root = (workdir / dataset.name).resolve()
@@ -132,9 +182,17 @@ class Evaluator:
         self.meter = meter or ComputeMeter()
         self.root.mkdir(parents=True, exist_ok=True)
         self.store = Store.open(f"sqlite:///{self.root / 'bench.db'}")
-        self._unit = dataset_unit(dataset, dataset_dir)
+        self._unit = dataset_unit(dataset, dataset_dir, corpus_fingerprint)
         self._embedders: dict[str, QueryVectorCache] = {}
         self._prepared: dict[tuple[str, bool], _Prepared] = {}
+        self.answerer = AnswerGenerator(self.root) if self.answer_metrics else None
+        #: A corpus sample's evaluator embeds through the full study's cache (and counts real calls).
+        self.shared_cache = shared_cache
+        if self.answer_metrics and not any(q.answers for q in dataset.queries):
+            raise DatasetError(
+                f"dataset {dataset.name}: answer metrics ({', '.join(self.answer_metrics)}) need reference "
+                "answers ('answers' in queries.jsonl), and no query has one"
+            )
 
     def close(self) -> None:
         self.store.close()
@@ -159,19 +217,19 @@ class Evaluator:
             return self._prepared[key]
         project = self.project(cfg)
         embedder = self._embedder(cfg)
+        passage_embedder: Embedder | None = embedder.inner if embedder else None
+        if passage_embedder is not None and self.shared_cache is not None:
+            passage_embedder = SharedCacheEmbedder(passage_embedder, self.shared_cache, self.meter)
+        own_count = self.shared_cache is None  # else SharedCacheEmbedder counts the model calls
         if not self.read_only:  # parallel workers only read what the driver built
-            report = Ingestor(
-                project, embedder=embedder.inner if embedder else None, progress=self.progress
-            ).run([self._unit])
-            self.meter.passages_embedded += report.passages_embedded
+            report = Ingestor(project, embedder=passage_embedder, progress=self.progress).run([self._unit])
+            self.meter.passages_embedded += report.passages_embedded if own_count else 0
         before = self.store.counts()["embeddings"]
         indexes = open_indexes(
-            project,
-            need_vector=need_vector,
-            embedder=embedder.inner if embedder else None,
-            progress=self.progress,
+            project, need_vector=need_vector, embedder=passage_embedder, progress=self.progress
         )
-        self.meter.passages_embedded += self.store.counts()["embeddings"] - before
+        if own_count:
+            self.meter.passages_embedded += self.store.counts()["embeddings"] - before
         ratio = max(1, round(len(indexes.chunks) / max(1, len(self.dataset.corpus))))
         prepared = _Prepared(indexes=indexes, embedder=embedder, chunk_depth=self.depth * ratio)
         self._prepared[key] = prepared
@@ -200,12 +258,16 @@ class Evaluator:
         if prepared.latency_ms is None:
             prepared.latency_ms = self._latency(retriever, queries, depth)
         per_query: dict[str, dict[str, float]] = {m: {} for m in METRICS}
+        sources: dict[str, list[Hit]] = {}
         for query in queries:
             lists = {name: ranked[: cfg.retrieval.candidates] for name, ranked in cache[query.id].items()}
-            docs = rank_documents(retriever.fuse(lists, prepared.chunk_depth))[: self.depth]
+            hits = retriever.fuse(lists, prepared.chunk_depth)
+            sources[query.id] = hits[: cfg.retrieval.top_k]
+            docs = rank_documents(hits)[: self.depth]
             scores = score_query(docs, self.dataset.qrels[query.id], ks=(10, 100))
             for name in METRICS:
                 per_query[name][query.id] = scores[name]
+        answers, generation_ms = self._answers(cfg, queries, sources, per_query)
         self.meter.query_evaluations += len(queries)
         self.meter.trials_evaluated += 1
         return TrialResult(
@@ -214,11 +276,40 @@ class Evaluator:
             params=params or {},
             n_queries=len(queries),
             per_query=per_query,
-            latency_ms_p50=prepared.latency_ms,
+            latency_ms_p50=round(prepared.latency_ms + (generation_ms or 0.0), 3),
             seconds=time.perf_counter() - t0,
             passages_embedded=self.meter.passages_embedded - embedded_before,
             complete=len(queries) == len(self.dataset.queries),
+            answers=answers,
+            generation_ms_p50=generation_ms,
+            corpus_docs=len(self.dataset.corpus),
+            passages=len(prepared.indexes.chunks),
         )
+
+    def _answers(
+        self,
+        cfg: PipelineConfig,
+        queries: Sequence[Query],
+        sources: dict[str, list[Hit]],
+        per_query: dict[str, dict[str, float]],
+    ) -> tuple[dict[str, str], float | None]:
+        """Generate and score answers (queries without reference answers are not scored)."""
+        if self.answerer is None:
+            return {}, None
+        answered = [q for q in queries if q.answers]
+        texts: dict[str, str] = {}
+        times: list[float] = []
+        for query in answered:
+            generated = self.answerer.answer(cfg, query.text, sources[query.id])
+            texts[query.id] = generated.text
+            times.append(generated.seconds * 1000)
+            self.meter.answers_generated += 0 if generated.reused else 1
+        scores = score_answers(
+            [texts[q.id] for q in answered], [q.answers for q in answered], self.answer_metrics
+        )
+        for name, values in scores.items():
+            per_query[name] = {q.id: v for q, v in zip(answered, values, strict=True)}
+        return texts, (round(statistics.median(times), 3) if times else None)
 
     def _latency(self, retriever: Retriever, queries: Sequence[Query], depth: int) -> float:
         """p50 of uncached single-query retrieval (query encoding included), on a few queries."""

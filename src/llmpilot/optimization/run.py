@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from llmpilot.errors import ConfigError
 from llmpilot.evaluation.datasets import load_dataset
 from llmpilot.evaluation.importers import as_dataset_folder
 from llmpilot.generation.prompting import snippet
+from llmpilot.optimization.answers import (
+    ANSWER_METRICS,
+    DEFAULT_ANSWER_METRICS,
+    check_answer_metrics,
+    is_answer_metric,
+)
+from llmpilot.optimization.evaluate import METRICS as RETRIEVAL_METRICS
 from llmpilot.optimization.evaluate import Evaluator, TrialResult
 from llmpilot.optimization.report import render_report
 from llmpilot.optimization.search import BatchRunner, Search, SearchSettings, trial_to_json
@@ -47,7 +55,10 @@ def optimize(
     dataset_dir = as_dataset_folder(dataset_dir, workdir / "datasets")
     dataset = load_dataset(dataset_dir)
     space = SearchSpace.load(space_file)
-    evaluator = Evaluator(dataset, dataset_dir, workdir, progress=progress)
+    settings = with_answer_metrics(settings, space)
+    evaluator = Evaluator(
+        dataset, dataset_dir, workdir, progress=progress, answer_metrics=settings.answer_metrics
+    )
     try:
         runner: BatchRunner | None = runner_factory(evaluator) if runner_factory else None
         search = Search(space, evaluator, settings, runner=runner, progress=progress, resume=resume)
@@ -79,6 +90,25 @@ def optimize(
     results_json.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     report = render_report(results, out / "report.html")
     return OptimizationOutput(best_yaml, results_json, report, selection, results)
+
+
+def with_answer_metrics(settings: SearchSettings, space: SearchSpace) -> SearchSettings:
+    """Settings whose answer metrics cover what the study needs: the primary metric when it is an
+    answer metric, and the default set when the space varies the generator or the prompt (those
+    choices are invisible to retrieval metrics)."""
+    names = list(settings.answer_metrics)
+    varies_generation = any(key.startswith(("generator.", "prompt.")) for key in space.varied)
+    if not names and (varies_generation or is_answer_metric(settings.primary_metric)):
+        names = list(DEFAULT_ANSWER_METRICS)
+    if is_answer_metric(settings.primary_metric) and settings.primary_metric not in names:
+        names.insert(0, settings.primary_metric)
+    known = (*RETRIEVAL_METRICS, *names)
+    if settings.primary_metric not in known:
+        raise ConfigError(
+            f"unknown primary metric {settings.primary_metric!r}; use one of {', '.join(RETRIEVAL_METRICS)} "
+            f"or an answer metric ({', '.join(ANSWER_METRICS)})"
+        )
+    return replace(settings, answer_metrics=check_answer_metrics(names))
 
 
 def best_trial(results: dict[str, Any]) -> dict[str, Any]:
@@ -123,6 +153,7 @@ def _results_json(
             "trial_seconds": round(sum(t.seconds for t in trials), 3),
             "passages_embedded": evaluator.meter.passages_embedded,
             "queries_embedded": evaluator.meter.queries_embedded,
+            "answers_generated": evaluator.meter.answers_generated,
             "this_run": evaluator.meter.as_dict(),
         },
         "candidates": n_candidates,
@@ -181,6 +212,9 @@ def _worst_queries(best: TrialResult, evaluator: Evaluator, metric: str) -> list
                 "relevant": sorted(d for d, v in relevant.items() if v > 0),
                 "retrieved": retrieved,
                 "doc_ranking_top10": rank_documents(hits)[:10],
+                # Answer-evaluating studies: what the best config said, next to the reference.
+                "answer": best.answers.get(qid) if best.answers else None,
+                "reference": query.answers[0] if query.answers else None,
             }
         )
     return out

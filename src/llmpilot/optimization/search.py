@@ -17,6 +17,7 @@ from sqlalchemy import delete, insert, select
 from llmpilot.config import PipelineConfig, stable_hash
 from llmpilot.evaluation.datasets import Query
 from llmpilot.optimization.evaluate import Evaluator, TrialResult
+from llmpilot.optimization.sampling import sample_corpus
 from llmpilot.optimization.space import Candidate, SearchSpace
 from llmpilot.progress import Reporter, Task
 from llmpilot.store import schema
@@ -35,6 +36,14 @@ class SearchSettings:
     #: halving: queries in the first rung (at least).
     min_queries: int = 12
     seed: int = 0
+    #: Answer metrics scored per trial (generation); empty = retrieval metrics only. `optimize`
+    #: fills the default set when the space varies the generator or the prompt.
+    answer_metrics: tuple[str, ...] = ()
+    #: Evaluate on a fixed random sample of this many queries (generation is expensive).
+    max_queries: int | None = None
+    #: halving: early rungs index a corpus sample (relevant docs + a growing share of the rest),
+    #: so pairs of (chunking, embedder) eliminated early are never embedded in full.
+    sample_corpus: bool = False
 
 
 class TrialLog:
@@ -85,6 +94,10 @@ def trial_to_json(result: TrialResult) -> dict[str, Any]:
         "latency_ms_p50": result.latency_ms_p50,
         "seconds": result.seconds,
         "passages_embedded": result.passages_embedded,
+        "generation_ms_p50": result.generation_ms_p50,
+        "answers": result.answers,
+        "corpus_docs": result.corpus_docs,
+        "passages": result.passages,
     }
 
 
@@ -100,6 +113,10 @@ def trial_from_json(data: dict[str, Any]) -> TrialResult:
         passages_embedded=data["passages_embedded"],
         rung=data["rung"],
         complete=data["complete"],
+        answers=data.get("answers") or {},
+        generation_ms_p50=data.get("generation_ms_p50"),
+        corpus_docs=data.get("corpus_docs"),
+        passages=data.get("passages"),
         extra={"resumed": True},
     )
 
@@ -128,6 +145,8 @@ class Search:
         self.queries = list(evaluator.dataset.queries)
         # A fixed shuffle: halving's small rungs must be a fair sample, and the same on resume.
         random.Random(settings.seed).shuffle(self.queries)
+        if settings.max_queries is not None:
+            self.queries = self.queries[: max(1, settings.max_queries)]
         self.study_id = stable_hash(
             {
                 "dataset": evaluator.dataset.name,
@@ -148,17 +167,36 @@ class Search:
     # --- execution --------------------------------------------------------------------------
 
     def _run_in_process(self, batch: Sequence[tuple[Candidate, Sequence[Query], int]]) -> list[TrialResult]:
-        out = []
-        for candidate, queries, rung in batch:
-            result = self.evaluator.evaluate(
-                candidate.config, queries, trial_id=candidate.trial_id, params=candidate.params
-            )
-            result.rung = rung
-            out.append(result)
-        return out
+        return self._in_process(self.evaluator)(batch)
 
-    def _evaluate(self, candidates: Sequence[Candidate], n_queries: int, rung: int) -> list[TrialResult]:
+    @staticmethod
+    def _in_process(evaluator: Evaluator) -> BatchRunner:
+        def run(batch: Sequence[tuple[Candidate, Sequence[Query], int]]) -> list[TrialResult]:
+            out = []
+            for candidate, queries, rung in batch:
+                result = evaluator.evaluate(
+                    candidate.config, queries, trial_id=candidate.trial_id, params=candidate.params
+                )
+                result.rung = rung
+                out.append(result)
+            return out
+
+        return run
+
+    def _evaluate(
+        self,
+        candidates: Sequence[Candidate],
+        n_queries: int,
+        rung: int,
+        evaluator: Evaluator | None = None,
+    ) -> list[TrialResult]:
+        """Evaluate on the first n_queries; `evaluator` (a corpus sample's) runs in process."""
         queries = self.queries[:n_queries]
+        runner = self.runner
+        if evaluator is None:
+            evaluator = self.evaluator
+        else:
+            runner = self._in_process(evaluator)
         done: dict[str, TrialResult] = {}
         todo = []
         for c in candidates:
@@ -172,10 +210,10 @@ class Search:
         # Artifacts (chunks, embeddings, indexes) are built here, serially, before any fan-out:
         # parallel workers then only read them.
         for c in todo:
-            self.evaluator.prepare(c.config)
+            evaluator.prepare(c.config)
         for i in range(0, len(todo), 8):
             part = todo[i : i + 8]
-            for result in self.runner([(c, queries, rung) for c in part]):
+            for result in runner([(c, queries, rung) for c in part]):
                 result.complete = n_queries == len(self.queries)
                 self.log.put(result)
                 done[result.trial_id] = result
@@ -232,12 +270,40 @@ class Search:
 
     def _halving(self) -> None:
         alive = list(self.candidates)
+        total = len(self.queries)
         for rung, n_queries in enumerate(self._rungs()):
-            results = self._evaluate(alive, n_queries, rung)
-            if n_queries == len(self.queries):
+            if self.settings.sample_corpus and n_queries < total:
+                sampled = self._sampled_evaluator(n_queries)
+                try:
+                    results = self._evaluate(alive, n_queries, rung, sampled)
+                finally:
+                    sampled.close()
+            else:
+                results = self._evaluate(alive, n_queries, rung)
+            if n_queries == total:
                 break
             keep = set(self._top(results, max(1, math.ceil(len(alive) / self.settings.eta))))
             alive = [c for c in alive if c.trial_id in keep]
+
+    def _sampled_evaluator(self, n_queries: int) -> Evaluator:
+        """An evaluator over a corpus sample sized like the rung's query share (its own work store;
+        compute is counted on the study's meter)."""
+        base = self.evaluator
+        # sqrt of the query share: a sample as small as the query share is so easy (few
+        # distractors) that most configs tie at the top and the tie-break, not quality, decides.
+        fraction = math.sqrt(n_queries / len(self.queries))
+        sample = sample_corpus(base.dataset, self.queries[:n_queries], fraction, self.settings.seed)
+        return Evaluator(
+            sample.dataset,
+            base.dataset_dir,
+            base.root.parent,
+            depth=base.depth,
+            progress=base.progress,
+            meter=base.meter,
+            answer_metrics=base.answer_metrics,
+            corpus_fingerprint=sample.fingerprint,
+            shared_cache=base.store,
+        )
 
     def _greedy(self) -> None:
         """Vary one parameter at a time in pipeline order, fixing each to its best value."""

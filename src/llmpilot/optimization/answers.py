@@ -1,0 +1,124 @@
+"""Answer quality inside optimization trials.
+
+A trial whose search varies the generator or the prompt (or whose primary metric is an answer
+metric) generates an answer per query from the trial's own retrieved sources, with the trial's
+generator and template, and scores it against the dataset's reference answers. Generators and
+templates are loaded once per run; an answer is memoized by (generator settings, exact messages),
+so trials that differ only in retrieval settings which leave the top-k sources unchanged do not
+generate twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmpilot import registry
+from llmpilot.config import GeneratorConfig, PipelineConfig, stable_hash
+from llmpilot.errors import ConfigError
+from llmpilot.evaluation import answer_metrics, token_scores
+from llmpilot.generation.prompting import PromptTemplate, load_template, messages_for_generator
+from llmpilot.protocols import Generator
+from llmpilot.types import Hit
+
+#: Answer metrics a trial can report (all 0-1), and the default set: cheap, Korean-aware ones plus
+#: one embedding-based metric.
+ANSWER_METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "meteor", "bertscore_f1", "moverscore")
+DEFAULT_ANSWER_METRICS = ("rougeL", "chrf", "bertscore_f1")
+#: Settings that change what a generator says (the timeout does not).
+_NON_SEMANTIC = {"timeout_s", "n_threads"}
+
+
+def is_answer_metric(name: str) -> bool:
+    return name in ANSWER_METRICS
+
+
+def check_answer_metrics(names: Sequence[str]) -> tuple[str, ...]:
+    unknown = [n for n in names if n not in ANSWER_METRICS]
+    if unknown:
+        raise ConfigError(
+            f"unknown answer metric(s) {', '.join(unknown)}; use any of {', '.join(ANSWER_METRICS)}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class GeneratedAnswer:
+    text: str
+    seconds: float
+    #: Whether this call reused an answer generated earlier in the run for identical messages.
+    reused: bool
+
+
+class AnswerGenerator:
+    """Answers for trials: one loaded generator per generator config, memoized answers."""
+
+    def __init__(self, project_root: Path) -> None:
+        self.project_root = project_root
+        self._generators: dict[str, Generator] = {}
+        self._templates: dict[str, PromptTemplate] = {}
+        self._memo: dict[str, tuple[str, float]] = {}
+        self.generated = 0
+
+    def generator(self, cfg: GeneratorConfig) -> Generator:
+        key = cfg.model_dump_json()
+        if key not in self._generators:
+            if cfg.model_path:
+                path = Path(cfg.model_path).expanduser()
+                cfg = cfg.model_copy(
+                    update={"model_path": str(path if path.is_absolute() else self.project_root / path)}
+                )
+            self._generators[key] = registry.generators.get(cfg.name)(cfg)
+        return self._generators[key]
+
+    def template(self, spec: str) -> PromptTemplate:
+        if spec not in self._templates:
+            self._templates[spec] = load_template(spec, self.project_root)
+        return self._templates[spec]
+
+    def answer(self, cfg: PipelineConfig, question: str, hits: Sequence[Hit]) -> GeneratedAnswer:
+        gen_cfg = cfg.generator
+        generator = self.generator(gen_cfg)
+        messages, _used = messages_for_generator(
+            generator,
+            self.template(cfg.prompt.template),
+            question,
+            hits,
+            cfg.prompt.max_context_chars,
+            gen_cfg.max_tokens,
+        )
+        semantic = gen_cfg.model_dump(mode="json", exclude=_NON_SEMANTIC)
+        key = stable_hash({"generator": semantic, "messages": messages})
+        if key in self._memo:
+            text, seconds = self._memo[key]
+            return GeneratedAnswer(text, seconds, reused=True)
+        t0 = time.perf_counter()
+        text = generator.generate(messages, max_tokens=gen_cfg.max_tokens, temperature=gen_cfg.temperature)
+        seconds = time.perf_counter() - t0
+        self._memo[key] = (text.strip(), seconds)
+        self.generated += 1
+        return GeneratedAnswer(text.strip(), seconds, reused=False)
+
+
+def score_answers(
+    answers: Sequence[str], references: Sequence[Sequence[str]], metrics: Sequence[str]
+) -> dict[str, list[float]]:
+    """Per-answer scores for each metric, in input order (the best reference counts)."""
+    out: dict[str, list[float]] = {}
+    wanted = set(metrics)
+    if {"rouge1", "rouge2", "rougeL"} & wanted:
+        rouge = [answer_metrics.rouge(a, refs) for a, refs in zip(answers, references, strict=True)]
+        for name in ("rouge1", "rouge2", "rougeL"):
+            if name in wanted:
+                out[name] = [r[name] for r in rouge]
+    simple = {"bleu": answer_metrics.bleu, "chrf": answer_metrics.chrf, "meteor": answer_metrics.meteor}
+    for name, fn in simple.items():
+        if name in wanted:
+            out[name] = [fn(a, refs) for a, refs in zip(answers, references, strict=True)]
+    if "bertscore_f1" in wanted:
+        out["bertscore_f1"] = token_scores.bertscore_f1(answers, references)
+    if "moverscore" in wanted:
+        out["moverscore"] = token_scores.moverscore(answers, references)
+    return {name: out[name] for name in metrics}
