@@ -407,6 +407,102 @@ def _optimize_summary(results: dict[str, Any], params: dict[str, Any], metric: s
     )
 
 
+keys_app = typer.Typer(
+    help="API keys of `llmpilot serve` (stored hashed in the project's store).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="Tenant the key belongs to (it sees only its collections).")],
+    role: Annotated[
+        str, typer.Option(help="user | admin (admins see the tenant's traces and feedback).")
+    ] = "user",
+    name: Annotated[str, typer.Option(help="A label for the key (default TENANT-ROLE).")] = "",
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Create a key and print it once: only its sha256 is stored."""
+    from llmpilot.store.serving import ServingStore
+
+    record, key = ServingStore(_open(project).store).create_key(tenant, role, name)
+    err.print(
+        f"key {record.id} ({record.name}) for tenant {record.tenant!r}, role {record.role}; shown only once:"
+    )
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list(project: ProjectOpt = Path(".")) -> None:
+    """List keys (id, tenant, role, name, created, revoked); never the keys themselves."""
+    from llmpilot.store.serving import ServingStore
+
+    table = Table(title="API keys")
+    for col in ("id", "tenant", "role", "name", "created", "revoked"):
+        table.add_column(col)
+    for k in ServingStore(_open(project).store).list_keys():
+        revoked = f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-"
+        table.add_row(str(k.id), k.tenant, k.role, k.name, f"{k.created_at:%Y-%m-%d %H:%M}", revoked)
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(help="The key's id (see `llmpilot keys list`).")],
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Revoke a key: requests with it get 401 at once, also on a running server."""
+    from llmpilot.store.serving import ServingStore
+
+    record = ServingStore(_open(project).store).revoke_key(key_id)
+    out.print(f"revoked key {record.id} ({record.name}, tenant {record.tenant!r})")
+
+
+@app.command()
+def serve(
+    project: ProjectOpt = Path("."),
+    config: Annotated[Path | None, typer.Option(help="Config file (its folder is the project).")] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    tenant: Annotated[str, typer.Option(help="Tenant that owns the project's collection.")] = "default",
+    name: Annotated[
+        str | None, typer.Option(help="Collection (model) name; default: the folder name.")
+    ] = None,
+    collection: Annotated[
+        list[str] | None,
+        typer.Option(help="More collections: TENANT/NAME=PROJECT_PATH (repeatable)."),
+    ] = None,
+    cors_origin: Annotated[
+        list[str] | None, typer.Option(help="Allow this browser origin via CORS (repeatable).")
+    ] = None,
+    rate_limit: Annotated[
+        str, typer.Option(help="Requests per minute per key (N/min; 0 = off).")
+    ] = "120/min",
+    max_body_bytes: Annotated[int, typer.Option(help="Largest accepted request body.")] = 256 * 1024,
+    reports: Annotated[
+        list[Path] | None, typer.Option(help="Extra folder of report .html files for admins (repeatable).")
+    ] = None,
+    secure_cookie: Annotated[bool, typer.Option(help="Mark the session cookie Secure (HTTPS).")] = False,
+) -> None:
+    """Serve the project: OpenAI-compatible /v1, the /api answer API, and the web UI (docs/SERVING.md)."""
+    from llmpilot.serving.server import CollectionSpec, build_app, parse_mount, parse_rate, run
+    from llmpilot.serving.state import ServeSettings
+
+    settings = ServeSettings(
+        cors_origins=tuple(cors_origin or ()),
+        rate_limit_per_min=parse_rate(rate_limit),
+        max_body_bytes=max_body_bytes,
+        secure_cookie=secure_cookie,
+        reports_dirs=tuple(reports or ()),
+    )
+    specs = [CollectionSpec(config if config is not None else project, tenant, name)]
+    specs += [parse_mount(value) for value in collection or ()]
+    err.print("loading the pipeline(s)…")
+    application = build_app(specs, settings)
+    err.print(f"serving on http://{host}:{port} (UI at /, API docs at /docs)")
+    run(application, host, port)
+
+
 def main() -> None:
     try:
         app()

@@ -127,6 +127,20 @@ class PromptConfig(Section):
     max_context_chars: int = Field(3000, gt=0)
 
 
+class AnswerConfig(Section):
+    """The answer policy of a served pipeline (llmpilot.answering): abstention, attribution, follow-ups."""
+
+    #: Retrieval confidence (0-1) under which the answer abstains without calling the generator.
+    #: 0.81 separates the demo corpus questions from off-topic ones with e5-small (docs/SERVING.md);
+    #: other embedders have other cosine scales, so measure before changing the embedder.
+    abstain_below: float = Field(0.81, ge=0.0, le=1.0)
+    #: Post-hoc attribution of answers without [n] markers: the share of a sentence's tokens that
+    #: must occur in a source for that source to be cited (as "attributed").
+    attribute_min_overlap: float = Field(0.5, gt=0.0, le=1.0)
+    #: Suggested follow-up questions per answer (0 turns them off).
+    followups: int = Field(3, ge=0, le=10)
+
+
 class PipelineConfig(Section):
     version: Literal[1] = 1
     #: SQLAlchemy URL of the store of record; a relative sqlite path is relative to the project.
@@ -138,6 +152,7 @@ class PipelineConfig(Section):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     prompt: PromptConfig = Field(default_factory=PromptConfig)
+    answer: AnswerConfig = Field(default_factory=AnswerConfig)
 
     def hash(self) -> str:
         return stable_hash(self.model_dump(mode="json"))

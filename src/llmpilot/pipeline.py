@@ -121,8 +121,11 @@ class Pipeline:
     def search_many(self, queries: Sequence[str], k: int | None = None) -> list[list[Hit]]:
         return self.retriever.retrieve_many(queries, k)
 
-    def stream(self, question: str, k: int | None = None) -> AnswerStream:
-        hits = self.search(question, k)
+    def stream(
+        self, question: str, k: int | None = None, *, hits: Sequence[Hit] | None = None
+    ) -> AnswerStream:
+        """Retrieve (unless `hits` were retrieved already, e.g. to decide on abstention) and generate."""
+        hits = self.search(question, k) if hits is None else list(hits)
         gen_cfg = self.cfg.generator
         generator = self.generator
         window = getattr(generator, "context_window", None)

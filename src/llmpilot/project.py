@@ -87,6 +87,11 @@ generator:
 prompt:
   template: default       # built-in name, or a template file path relative to this folder
   max_context_chars: 3000   # sources are also trimmed to fit the model's context window
+
+answer:                   # answer policy of `llmpilot serve` (docs/SERVING.md)
+  abstain_below: 0.81     # retrieval confidence under which it abstains, no generation (tuned: e5-small)
+  attribute_min_overlap: 0.5   # answers without [n]: cite a source holding this share of a sentence's tokens
+  followups: 3            # suggested follow-up questions (0 = none)
 """
 
 

@@ -44,7 +44,7 @@ def test_sampled_halving_embeds_less_and_keeps_a_good_config(tmp_path: Path) -> 
         return results, evaluator
 
     grid, grid_eval = run(tmp_path / "grid", strategy="grid")
-    plain, plain_eval = run(tmp_path / "plain", strategy="halving", min_queries=4, eta=3)
+    _plain, plain_eval = run(tmp_path / "plain", strategy="halving", min_queries=4, eta=3)
     sampled, sampled_eval = run(
         tmp_path / "sampled", strategy="halving", min_queries=4, eta=3, sample_corpus=True
     )

@@ -74,3 +74,8 @@ def migrate(conn: Connection) -> list[str]:
 @migration("m002_trials")
 def m002_trials(conn: Connection) -> None:
     _create(conn, schema.trials)
+
+
+@migration("m003_serving")
+def m003_serving(conn: Connection) -> None:
+    _create(conn, schema.api_keys, schema.traces, schema.feedback)

@@ -126,3 +126,53 @@ trials = Table(
     Column("result_json", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- serving (migration m003_serving) ------------------------------------------------------
+
+#: API keys: only the sha256 of a key is stored; the key itself is shown once when created.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(200), nullable=False, index=True),
+    Column("role", String(20), nullable=False),  # user | admin
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+#: One row per served answer: what was asked, retrieved, answered and how long each stage took.
+traces = Table(
+    "traces",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(200), nullable=False),
+    Column("collection", String(200), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("abstained", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("citations_json", Text, nullable=False),
+    Column("sources_json", Text, nullable=False),
+    Column("latency_json", Text, nullable=False),
+    #: Answer-policy details: invalid markers dropped, attribution, language, endpoint.
+    Column("details_json", Text, nullable=False),
+    Column("config_hash", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_traces_tenant_created", "tenant", "created_at"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trace_id", String(36), ForeignKey("traces.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("tenant", String(200), nullable=False, index=True),
+    Column("signal", String(20), nullable=False),
+    Column("rating", Integer),
+    Column("comment", Text),
+    Column("correction", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,457 @@
+"""The answer policy of a served pipeline ("defensive UX"), usable without HTTP.
+
+- Abstain: when retrieval support (`retrieval_confidence`) is under `answer.abstain_below`, say so
+  in the question's language, *without* calling the generator.
+- Verify citations: a marker [n] counts only if source n was retrieved (and shown to the model) and
+  its chunk is found in the stored document text at [start:end]; other markers are removed from the
+  text and counted.
+- Attribute: small models rarely write [n]; then each answer sentence is matched to the source that
+  holds most of its tokens (Korean-aware tokenizer) and that source is cited with `attributed=True`.
+- Follow-ups: questions taken from retrieved sources the answer did not use (an FAQ row's own
+  question, else a heading or the document title), so no extra LLM call is needed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from llmpilot.config import AnswerConfig
+from llmpilot.generation.prompting import snippet
+from llmpilot.index.tokenizers import is_korean
+from llmpilot.pipeline import AnswerStream, Pipeline, retrieval_confidence
+from llmpilot.types import Citation, Hit
+
+Lang = Literal["ko", "en"]
+#: doc ids -> stored document text (the store of record), to verify citations against.
+TextLookup = Callable[[Sequence[str]], dict[str, str]]
+Tokenize = Callable[[Sequence[str]], list[list[str]]]
+
+_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?。？！])\s+|\n+")
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_FAQ_QUESTION = re.compile(r"^\s*(?:question|q|질문)\s*[:：]\s*(.+?[?？])\s*$", re.IGNORECASE | re.MULTILINE)
+#: Sentences shorter than this (in tokens) carry too little to attribute ("Yes.", "네.").
+MIN_ATTRIBUTION_TOKENS = 3
+
+MESSAGES: dict[str, dict[Lang, str]] = {
+    "abstain": {
+        "ko": "죄송합니다. 문서에서 이 질문에 답할 근거를 찾지 못했습니다. "
+        "문서가 다루는 내용으로 다시 질문해 주세요.",
+        "en": "Sorry, the documents do not seem to cover this question, so I won't guess. "
+        "Try rephrasing it or ask about something the documents cover.",
+    },
+    "low_support": {
+        "ko": "검색된 문서의 근거가 약합니다 (신뢰도 {confidence:.3f} < 기준 {threshold:.3f}).",
+        "en": "The retrieved passages give weak support (confidence {confidence:.3f} "
+        "below the threshold {threshold:.3f}).",
+    },
+    "no_sources": {
+        "ko": "검색된 문서가 없습니다.",
+        "en": "No passage was retrieved.",
+    },
+    "empty_answer": {
+        "ko": "모델이 빈 답변을 만들었습니다.",
+        "en": "The model produced an empty answer.",
+    },
+    "followup": {
+        "ko": "{topic}에 대해 더 알려 주세요.",
+        "en": "Tell me more about {topic}.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class SourceCitation(Citation):
+    """A citation as served: `attributed` is True when it was assigned by lexical overlap after the
+    fact rather than written by the model as [n]."""
+
+    attributed: bool = False
+
+
+@dataclass
+class DefendedAnswer:
+    question: str
+    lang: Lang
+    text: str
+    citations: list[SourceCitation]
+    #: Every source numbered as the model saw it (1..n): what [n] refers to.
+    sources: list[SourceCitation]
+    confidence: float
+    abstained: bool
+    reason: str
+    followups: list[str]
+    #: Distinct [n] markers dropped: out of range, or not found in the stored document.
+    invalid_citations: int = 0
+    generated: bool = False
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+
+def question_language(question: str, override: str | None = None) -> Lang:
+    if override in ("ko", "en"):
+        return override  # type: ignore[return-value]
+    return "ko" if is_korean(question) else "en"
+
+
+def message(key: str, lang: Lang, **values: object) -> str:
+    return MESSAGES[key][lang].format(**values)
+
+
+def source_citation(n: int, hit: Hit, attributed: bool = False) -> SourceCitation:
+    return SourceCitation(
+        n=n,
+        doc_id=hit.chunk.doc_id,
+        chunk_id=hit.chunk.id,
+        title=hit.title,
+        snippet=snippet(hit.chunk.text),
+        start=hit.chunk.start,
+        end=hit.chunk.end,
+        score=float(hit.score),
+        attributed=attributed,
+    )
+
+
+# --- citation verification -------------------------------------------------------------------
+
+
+def cited_markers(text: str) -> list[int]:
+    """Every number written as [n], [n, m] or [n][m], in order of first use (out-of-range ones too)."""
+    found: list[int] = []
+    for match in _MARKER.finditer(text):
+        for part in re.split(r"[,;]", match.group(1)):
+            n = int(part)
+            if n not in found:
+                found.append(n)
+    return found
+
+
+def _normalize(text: str) -> str:
+    return " ".join(text.split())
+
+
+def source_is_verifiable(hit: Hit, texts: dict[str, str]) -> bool:
+    """The chunk is in the stored document at [start:end] and its served snippet is part of it."""
+    doc = texts.get(hit.chunk.doc_id)
+    if doc is None:
+        return False
+    span = doc[hit.chunk.start : hit.chunk.end]
+    if span != hit.chunk.text:
+        return False
+    shown = snippet(hit.chunk.text).removesuffix("…").rstrip()
+    return _normalize(shown) in _normalize(span)
+
+
+def strip_markers(text: str, drop: set[int]) -> str:
+    """Remove the numbers in `drop` from [n] markers ("[1, 7]" -> "[1]", "[7]" -> "")."""
+    if not drop:
+        return text
+
+    def keep(match: re.Match[str]) -> str:
+        parts = [p.strip() for p in re.split(r"[,;]", match.group(1))]
+        kept = [p for p in parts if int(p) not in drop]
+        return f"[{', '.join(kept)}]" if kept else ""
+
+    out = _MARKER.sub(keep, text)
+    return re.sub(r"[ \t]+([.,!?;:])", r"\1", re.sub(r"[ \t]{2,}", " ", out)).strip()
+
+
+def verify_citations(
+    text: str, sources: Sequence[Hit], texts: dict[str, str]
+) -> tuple[str, list[SourceCitation], int]:
+    """(text with invalid markers removed, valid citations in order of use, number of invalid ones)."""
+    valid: list[SourceCitation] = []
+    invalid: set[int] = set()
+    for n in cited_markers(text):
+        if 1 <= n <= len(sources) and source_is_verifiable(sources[n - 1], texts):
+            valid.append(source_citation(n, sources[n - 1]))
+        else:
+            invalid.add(n)
+    return strip_markers(text, invalid), valid, len(invalid)
+
+
+# --- post-hoc attribution --------------------------------------------------------------------
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def attribute(
+    text: str,
+    sources: Sequence[Hit],
+    texts: dict[str, str],
+    tokenize: Tokenize,
+    min_overlap: float,
+) -> list[SourceCitation]:
+    """Sources holding at least `min_overlap` of some answer sentence's distinct tokens (the best
+    source per sentence), in order of first use; only verifiable sources are cited."""
+    sentences = split_sentences(text)
+    if not sentences or not sources:
+        return []
+    token_sets = [set(tokens) for tokens in tokenize([*sentences, *(h.chunk.text for h in sources)])]
+    sentence_sets, source_sets = token_sets[: len(sentences)], token_sets[len(sentences) :]
+    chosen: list[int] = []
+    for words in sentence_sets:
+        if len(words) < MIN_ATTRIBUTION_TOKENS:
+            continue
+        overlaps = [len(words & src) / len(words) for src in source_sets]
+        best = max(overlaps)
+        if best < min_overlap:
+            continue
+        for i, value in enumerate(overlaps):
+            if value == best and i + 1 not in chosen and source_is_verifiable(sources[i], texts):
+                chosen.append(i + 1)
+    return [source_citation(n, sources[n - 1], attributed=True) for n in chosen]
+
+
+# --- follow-up questions ---------------------------------------------------------------------
+
+
+def _topic(hit: Hit) -> tuple[str, bool]:
+    """(text, is_question): an FAQ row's question, else the chunk's first section heading (Markdown),
+    else the document title."""
+    faq = _FAQ_QUESTION.search(hit.chunk.text)
+    if faq:
+        return faq.group(1).strip(), True
+    headings = _HEADING.findall(hit.chunk.text)
+    # A section heading says more than the page's own title (the level-1 heading).
+    sections = [text for marks, text in headings if len(marks) > 1] or [text for _, text in headings]
+    if sections:
+        return sections[0].strip(" *_"), False
+    title = hit.title.strip()
+    # A bare file stem ("returns_ko") is not a topic anyone would ask about.
+    if title and not re.fullmatch(r"[\w.-]+", title):
+        return title, False
+    return "", False
+
+
+def suggest_followups(
+    question: str, sources: Sequence[Hit], used: set[int], lang: Lang, limit: int
+) -> list[str]:
+    """Up to `limit` follow-up questions from sources not used in the answer (then used ones)."""
+    if limit <= 0:
+        return []
+    order = [i for i in range(len(sources)) if i + 1 not in used] + sorted(i - 1 for i in used)
+    seen = {_normalize(question).lower()}
+    out: list[str] = []
+    for i in order:
+        if not 0 <= i < len(sources):
+            continue
+        topic, is_question = _topic(sources[i])
+        if not topic:
+            continue
+        text = (
+            topic if is_question else message("followup", lang, topic=f"“{topic}”" if lang == "en" else topic)
+        )
+        key = _normalize(topic).lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(text)
+        if len(out) == limit:
+            break
+    return out
+
+
+# --- the policy around a pipeline ------------------------------------------------------------
+
+
+class AnswerRun:
+    """One question in flight: `sources` and `confidence` are known at once; iterate for text deltas
+    (none when it abstains or generation is off); `finish()` applies the policy to the full text."""
+
+    def __init__(
+        self,
+        responder: Responder,
+        question: str,
+        lang: Lang,
+        hits: list[Hit],
+        confidence: float,
+        stream: AnswerStream | None,
+        abstain_reason: str,
+        started: float,
+        retrieve_ms: float,
+    ) -> None:
+        self._responder = responder
+        self.question = question
+        self.lang = lang
+        self.confidence = confidence
+        self._stream = stream
+        self.abstain_reason = abstain_reason
+        #: The sources numbered as the model saw them (all retrieved ones when it did not generate).
+        self.hits: list[Hit] = stream.sources if stream is not None else hits
+        self._started = started
+        self._retrieve_ms = retrieve_ms
+        self._generate_ms = 0.0
+        self._consumed = False
+
+    @property
+    def abstained(self) -> bool:
+        return bool(self.abstain_reason)
+
+    @property
+    def sources(self) -> list[SourceCitation]:
+        return [source_citation(n, hit) for n, hit in enumerate(self.hits, start=1)]
+
+    def __iter__(self) -> Iterator[str]:
+        if self._stream is None or self._consumed:
+            return
+        t0 = time.perf_counter()
+        try:
+            yield from self._stream
+        finally:
+            self._generate_ms += (time.perf_counter() - t0) * 1000.0
+            self._consumed = True
+
+    def finish(self) -> DefendedAnswer:
+        for _ in self:
+            pass
+        return self._responder.finish(self)
+
+    def interrupted(self, partial_text: str) -> DefendedAnswer:
+        """What the client saw when it went away mid-answer (no verification: the text is cut)."""
+        return DefendedAnswer(
+            question=self.question,
+            lang=self.lang,
+            text=partial_text,
+            citations=[],
+            sources=self.sources,
+            confidence=self.confidence,
+            abstained=self.abstained,
+            reason=self.abstain_reason,
+            followups=[],
+            generated=self._stream is not None,
+            latency_ms=self._latency(),
+        )
+
+    def _latency(self) -> dict[str, float]:
+        total = (time.perf_counter() - self._started) * 1000.0
+        return {
+            "retrieve": round(self._retrieve_ms, 3),
+            "generate": round(self._generate_ms, 3),
+            "total": round(total, 3),
+        }
+
+
+class Responder:
+    """Applies an AnswerConfig around a Pipeline; safe to call from several threads: retrieval runs
+    one query at a time (tokenizer caches and the BLAS thread setting are process-wide), and the
+    llama-cpp generator serializes generation on its own lock."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        policy: AnswerConfig | None = None,
+        *,
+        texts: TextLookup | None = None,
+        tokenize: Tokenize | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.policy = policy or pipeline.cfg.answer
+        self._texts = texts or self._store_texts
+        self._tokenize = tokenize
+        self._search_lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Load indexes, the embedder and the tokenizers now rather than on the first question."""
+        with self._search_lock:
+            self.pipeline.search("warm up")
+        self.tokenize(["warm up", "준비"])
+
+    def _store_texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        docs = self.pipeline.project.store.documents(list(dict.fromkeys(doc_ids)))
+        return {d.document.id: d.document.text for d in docs}
+
+    @property
+    def tokenize(self) -> Tokenize:
+        if self._tokenize is None:
+            from llmpilot.index.tokenizers import create_tokenizer
+
+            self._tokenize = create_tokenizer("auto")
+        return self._tokenize
+
+    def start(
+        self, question: str, *, k: int | None = None, lang: str | None = None, generate: bool = True
+    ) -> AnswerRun:
+        started = time.perf_counter()
+        language = question_language(question, lang)
+        with self._search_lock:
+            hits = self.pipeline.search(question, k)
+        retrieve_ms = (time.perf_counter() - started) * 1000.0
+        confidence = retrieval_confidence(hits)
+        reason = ""
+        if not hits:
+            reason = message("no_sources", language)
+        elif confidence < self.policy.abstain_below:
+            reason = message(
+                "low_support", language, confidence=confidence, threshold=self.policy.abstain_below
+            )
+        stream = None
+        if generate and not reason:
+            stream = self.pipeline.stream(question, k, hits=hits)
+        return AnswerRun(self, question, language, hits, confidence, stream, reason, started, retrieve_ms)
+
+    def ask(
+        self, question: str, *, k: int | None = None, lang: str | None = None, generate: bool = True
+    ) -> DefendedAnswer:
+        return self.start(question, k=k, lang=lang, generate=generate).finish()
+
+    def finish(self, run: AnswerRun) -> DefendedAnswer:
+        sources = run.sources
+        base = DefendedAnswer(
+            question=run.question,
+            lang=run.lang,
+            text="",
+            citations=[],
+            sources=sources,
+            confidence=run.confidence,
+            abstained=False,
+            reason="",
+            followups=[],
+        )
+        limit = self.policy.followups
+        if run.abstained:
+            return replace(
+                base,
+                text=message("abstain", run.lang),
+                abstained=True,
+                reason=run.abstain_reason,
+                followups=suggest_followups(run.question, run.hits, set(), run.lang, limit),
+                latency_ms=run._latency(),
+            )
+        if run._stream is None:  # retrieval only: the sources are the result
+            return replace(
+                base,
+                followups=suggest_followups(run.question, run.hits, set(), run.lang, limit),
+                latency_ms=run._latency(),
+            )
+        raw = run._stream.answer().text
+        if not raw.strip():
+            return replace(
+                base,
+                text=message("abstain", run.lang),
+                abstained=True,
+                reason=message("empty_answer", run.lang),
+                generated=True,
+                followups=suggest_followups(run.question, run.hits, set(), run.lang, limit),
+                latency_ms=run._latency(),
+            )
+        texts = self._texts([h.chunk.doc_id for h in run.hits])
+        text, citations, invalid = verify_citations(raw, run.hits, texts)
+        if not citations:
+            with self._search_lock:  # the same process-wide tokenizer state as retrieval
+                citations = attribute(text, run.hits, texts, self.tokenize, self.policy.attribute_min_overlap)
+        used = {c.n for c in citations}
+        return replace(
+            base,
+            text=text,
+            citations=citations,
+            invalid_citations=invalid,
+            generated=True,
+            followups=suggest_followups(run.question, run.hits, used, run.lang, limit),
+            latency_ms=run._latency(),
+        )

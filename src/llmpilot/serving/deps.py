@@ -1,0 +1,125 @@
+"""Request dependencies shared by the routers, and the answer -> JSON/trace conversions."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import Depends, Request
+
+from llmpilot.answering import DefendedAnswer, SourceCitation
+from llmpilot.serving.auth import Principal, check_rate, identify
+from llmpilot.serving.errors import ApiError
+from llmpilot.serving.schemas import ErrorResponse
+from llmpilot.serving.state import Collection, ServerState
+from llmpilot.store.serving import TraceRecord
+
+log = logging.getLogger("llmpilot.serving")
+
+#: Documented error responses (the OpenAPI spec lists them, so clients and schemathesis know them).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in (
+        (400, "Bad request"),
+        (401, "Missing, invalid or revoked API key / session"),
+        (403, "The key's role may not call this route"),
+        (404, "Not found (or owned by another tenant)"),
+        (413, "Request body too large"),
+        (422, "Invalid request body or parameters"),
+        (429, "Rate limit exceeded (see Retry-After)"),
+    )
+}
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def get_state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.llmpilot
+    return state
+
+
+def principal(request: Request) -> Principal:
+    """The authenticated caller (Bearer key or session cookie), counted against its rate limit."""
+    state = get_state(request)
+    key = identify(request, state.store, state.sessions)
+    check_rate(state.limiter, key)
+    return Principal(key_id=key.id, tenant=key.tenant, role=key.role)
+
+
+def admin(who: Principal = Depends(principal)) -> Principal:
+    if not who.is_admin:
+        raise ApiError(403, "this route needs an admin key of your tenant", "admin_required")
+    return who
+
+
+def sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def citation_json(c: SourceCitation) -> dict[str, Any]:
+    out = asdict(c)
+    out.pop("chunk_id", None)  # internal id; doc_id + [start:end] locate the passage
+    return out
+
+
+def ask_payload(answer: DefendedAnswer, trace_id: str) -> dict[str, Any]:
+    """The /api/ask response (and the `done` event) for an answer."""
+    return {
+        "answer": answer.text,
+        "citations": [citation_json(c) for c in answer.citations],
+        "confidence": max(0.0, min(1.0, float(answer.confidence))),
+        "abstained": answer.abstained,
+        "reason": answer.reason,
+        "followups": answer.followups,
+        "trace_id": trace_id,
+        "sources": [citation_json(c) for c in answer.sources],
+        "invalid_citations": answer.invalid_citations,
+        "lang": answer.lang,
+        "latency_ms": answer.latency_ms,
+    }
+
+
+def save_trace(
+    state: ServerState,
+    collection: Collection,
+    trace_id: str,
+    answer: DefendedAnswer,
+    endpoint: str,
+    *,
+    incomplete: bool = False,
+    update: bool = False,
+) -> None:
+    """Store the answer's trace (`update`: complete the row saved when its stream started)."""
+    details = {
+        "endpoint": endpoint,
+        "lang": answer.lang,
+        "generated": answer.generated,
+        "invalid_citations": answer.invalid_citations,
+        "attributed": any(c.attributed for c in answer.citations),
+        "followups": answer.followups,
+        "incomplete": incomplete,
+    }
+    latency = {key: answer.latency_ms.get(key, 0.0) for key in ("retrieve", "generate", "total")}
+    try:
+        record = TraceRecord(
+            id=trace_id,
+            tenant=collection.tenant,
+            collection=collection.name,
+            question=answer.question,
+            answer=answer.text,
+            abstained=answer.abstained,
+            reason=answer.reason,
+            confidence=answer.confidence,
+            citations=[citation_json(c) for c in answer.citations],
+            sources=[citation_json(c) for c in answer.sources],
+            latency_ms=latency,
+            details=details,
+            config_hash=collection.config_hash,
+        )
+        if update:
+            state.store.update_trace(record)
+        else:
+            state.store.add_trace(record)
+    except Exception:  # a lost trace must not fail the answer the user already has
+        log.exception("could not store trace %s", trace_id)

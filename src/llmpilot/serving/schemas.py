@@ -1,0 +1,289 @@
+"""Request and response bodies of the HTTP API (they define the OpenAPI spec; see the serving contract)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from llmpilot.store.serving import SIGNALS
+
+MAX_QUESTION_CHARS = 4000
+MAX_TEXT_CHARS = 20000
+
+Signal = Literal[
+    "thumbs_up",
+    "thumbs_down",
+    "rating",
+    "comment",
+    "correction",
+    "copied",
+    "regenerated",
+    "followup",
+    "abandoned",
+]
+assert set(get_args(Signal)) == set(SIGNALS)
+
+
+def _encodable(value: str | None) -> str | None:
+    # JSON may carry lone surrogates ("\ud800"): they cannot be stored or tokenized, so reject them here.
+    if value is not None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text is not valid Unicode (lone surrogate)") from None
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class SessionRequest(Strict):
+    key: str = Field(min_length=1, max_length=200)
+
+
+class SessionInfo(BaseModel):
+    tenant: str
+    role: Literal["user", "admin"]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class AskRequest(Strict):
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    collection: str | None = Field(None, max_length=200)
+    top_k: int | None = Field(None, ge=1, le=50)
+    stream: bool = False
+    lang: Literal["ko", "en"] | None = None
+    #: False = retrieval only: no generator call, `answer` is "" and `sources` holds the result.
+    generate: bool = True
+
+    @field_validator("question")
+    @classmethod
+    def _question(cls, value: str) -> str:
+        _encodable(value)
+        if not value.strip():
+            raise ValueError("question is blank")
+        return value
+
+    @field_validator("collection")
+    @classmethod
+    def _collection(cls, value: str | None) -> str | None:
+        return _encodable(value)
+
+
+class CitationOut(BaseModel):
+    n: int
+    doc_id: str
+    title: str
+    snippet: str
+    start: int
+    end: int
+    score: float
+    #: Extra field: True when assigned after the fact by lexical overlap (the model wrote no [n]).
+    attributed: bool = False
+
+
+class AskResponse(BaseModel):
+    answer: str
+    citations: list[CitationOut]
+    confidence: float = Field(ge=0.0, le=1.0)
+    abstained: bool
+    reason: str
+    followups: list[str]
+    trace_id: str
+    # Extra fields beyond the contract:
+    sources: list[CitationOut]
+    invalid_citations: int
+    lang: Literal["ko", "en"]
+    latency_ms: dict[str, float]
+
+
+def _needs(signal: str, field: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "if": {"properties": {"signal": {"const": signal}}, "required": ["signal"]},
+        "then": {"required": [field], "properties": {field: schema}},
+    }
+
+
+#: The per-signal requirements, in the spec too (JSON Schema if/then), so clients and fuzzers see them.
+FEEDBACK_RULES = [
+    _needs("rating", "rating", {"type": "integer", "minimum": 1, "maximum": 5}),
+    _needs("comment", "comment", {"type": "string", "pattern": "\\S"}),
+    _needs("correction", "correction", {"type": "string", "pattern": "\\S"}),
+]
+
+
+class FeedbackRequest(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": FEEDBACK_RULES})  # type: ignore[dict-item]
+
+    trace_id: str = Field(min_length=1, max_length=64)
+    signal: Signal
+    rating: int | None = Field(None, ge=1, le=5)
+    comment: str | None = Field(None, max_length=MAX_TEXT_CHARS)
+    correction: str | None = Field(None, max_length=MAX_TEXT_CHARS)
+
+    @field_validator("trace_id", "comment", "correction")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return _encodable(value)
+
+
+class FeedbackCreated(BaseModel):
+    id: int
+    trace_id: str
+    signal: str
+
+
+class FeedbackItem(BaseModel):
+    id: int
+    trace_id: str
+    signal: str
+    rating: int | None
+    comment: str | None
+    correction: str | None
+    created_at: str | None
+    question: str
+    answer: str
+
+
+class FeedbackList(BaseModel):
+    items: list[FeedbackItem]
+
+
+class Latency(BaseModel):
+    retrieve: float
+    generate: float
+    total: float
+
+
+class TraceItem(BaseModel):
+    trace_id: str
+    created_at: str | None
+    collection: str
+    question: str
+    answer: str
+    abstained: bool
+    confidence: float
+    latency_ms: Latency
+    n_feedback: int
+
+
+class TraceList(BaseModel):
+    items: list[TraceItem]
+
+
+class TraceDetail(TraceItem):
+    reason: str
+    citations: list[CitationOut]
+    sources: list[CitationOut]
+    details: dict[str, Any]
+    config_hash: str
+    feedback: list[FeedbackItem]
+
+
+class ReportItem(BaseModel):
+    name: str
+    url: str
+
+
+class ReportList(BaseModel):
+    items: list[ReportItem]
+
+
+# --- OpenAI-compatible bodies ----------------------------------------------------------------
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str = Field(max_length=40)
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        if isinstance(self.content, list):
+            return "\n".join(p.text for p in self.content if p.type == "text" and p.text)
+        return ""
+
+
+class ChatRequest(BaseModel):
+    """OpenAI's chat request. Sampling fields are accepted and ignored: the collection's config decides."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    stream: bool | None = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: AssistantMessage
+    finish_reason: str
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class RagExtra(BaseModel):
+    """The RAG context of a chat completion (extra field `llmpilot`)."""
+
+    trace_id: str
+    citations: list[CitationOut]
+    sources: list[CitationOut]
+    confidence: float
+    abstained: bool
+    reason: str
+    followups: list[str]
+    invalid_citations: int
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+    llmpilot: RagExtra

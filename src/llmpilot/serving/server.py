@@ -1,0 +1,80 @@
+"""Build the app from project folders and run it under uvicorn (what `llmpilot serve` calls)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from llmpilot.errors import LlmpilotError
+from llmpilot.pipeline import Pipeline
+from llmpilot.project import Project
+from llmpilot.serving.app import create_app
+from llmpilot.serving.state import DEFAULT_TENANT, Collection, ServeSettings
+from llmpilot.store.serving import ServingStore
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """A project (folder or config file) served as collection `name` of `tenant`."""
+
+    location: Path
+    tenant: str = DEFAULT_TENANT
+    name: str | None = None
+
+
+def parse_rate(value: str) -> int:
+    """'60/min' or '60' -> 60 requests per minute; '0' turns the limit off."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:/\s*(?:m|min|minute))?\s*", value)
+    if not match:
+        raise LlmpilotError(f"--rate-limit: expected N/min (e.g. 60/min, 0 = off), got {value!r}")
+    return int(match.group(1))
+
+
+def parse_mount(value: str) -> CollectionSpec:
+    """'TENANT/NAME=PATH' (or 'NAME=PATH' for the default tenant) -> CollectionSpec."""
+    target, sep, path = value.partition("=")
+    if not sep or not path:
+        raise LlmpilotError(f"--collection: expected TENANT/NAME=PROJECT_PATH, got {value!r}")
+    tenant, _, name = target.rpartition("/")
+    return CollectionSpec(Path(path), tenant or DEFAULT_TENANT, name)
+
+
+def open_collection(spec: CollectionSpec) -> Collection:
+    project = Project.open(spec.location)
+    name = spec.name or project.root.name
+    if not _NAME.match(name):
+        raise LlmpilotError(
+            f"collection name {name!r}: use letters, digits, '.', '_' or '-' (set it with --name)"
+        )
+    return Collection(name, spec.tenant, Pipeline(project))
+
+
+def build_app(
+    specs: Sequence[CollectionSpec],
+    settings: ServeSettings,
+    *,
+    warm: bool = True,
+    ui: bool = True,
+) -> FastAPI:
+    """The first spec's project store holds the API keys, traces and feedback."""
+    if not specs:
+        raise LlmpilotError("nothing to serve: give a project with -p")
+    collections = [open_collection(spec) for spec in specs]
+    if warm:
+        for collection in collections:
+            collection.warm()
+    store = ServingStore(collections[0].pipeline.project.store)
+    return create_app(collections, store, settings, ui=ui)
+
+
+def run(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
+    import uvicorn
+
+    # One process: sessions and rate limits live in memory, and the models are loaded once.
+    uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1)

@@ -1,0 +1,88 @@
+"""What the server holds: its settings, the served collections (pipelines) per tenant, the store of
+keys/traces/feedback, sessions and rate limits."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmpilot.answering import AnswerRun, Responder
+from llmpilot.pipeline import Pipeline
+from llmpilot.serving.auth import RateLimiter, SessionManager
+from llmpilot.serving.errors import ApiError
+from llmpilot.store.serving import ServingStore
+
+DEFAULT_TENANT = "default"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    #: Origins allowed by CORS (exact, e.g. "https://app.example.com"); empty = no CORS headers.
+    cors_origins: tuple[str, ...] = ()
+    #: Requests per minute per API key; 0 = unlimited.
+    rate_limit_per_min: int = 120
+    max_body_bytes: int = 256 * 1024
+    session_ttl_s: float = 12 * 3600.0
+    #: Mark the session cookie Secure (set it when served over HTTPS).
+    secure_cookie: bool = False
+    #: Extra folders with report .html files, shown to the admins of the first collection's tenant.
+    reports_dirs: tuple[Path, ...] = ()
+
+
+class Collection:
+    """A served pipeline, owned by one tenant (the Responder makes it safe to call from threads)."""
+
+    def __init__(
+        self, name: str, tenant: str, pipeline: Pipeline, responder: Responder | None = None
+    ) -> None:
+        self.name = name
+        self.tenant = tenant
+        self.pipeline = pipeline
+        self.responder = responder or Responder(pipeline)
+        self.config_hash = pipeline.cfg.hash()
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.pipeline.project.root / "reports"
+
+    def start(self, question: str, *, k: int | None, lang: str | None, generate: bool) -> AnswerRun:
+        return self.responder.start(question, k=k, lang=lang, generate=generate)
+
+    def warm(self, generate: bool = True) -> None:
+        """Load indexes, embedder, tokenizers (and the generator) now rather than on the first request."""
+        self.responder.warm()
+        if generate:
+            _ = self.pipeline.generator
+
+
+@dataclass
+class ServerState:
+    settings: ServeSettings
+    store: ServingStore
+    collections: list[Collection]
+    started_at: float = field(default_factory=time.time)
+    sessions: SessionManager = field(init=False)
+    limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = [(c.tenant, c.name) for c in self.collections]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two collections share a tenant and name: {names}")
+        self.sessions = SessionManager(self.settings.session_ttl_s)
+        self.limiter = RateLimiter(self.settings.rate_limit_per_min)
+
+    def collections_for(self, tenant: str) -> list[Collection]:
+        return [c for c in self.collections if c.tenant == tenant]
+
+    def collection(self, tenant: str, name: str | None) -> Collection:
+        """The tenant's collection `name` (its first one when None); 404 for another tenant's, never 403."""
+        mine = self.collections_for(tenant)
+        if name is None:
+            if mine:
+                return mine[0]
+            raise ApiError(404, f"tenant {tenant!r} has no collection", "collection_not_found")
+        for c in mine:
+            if c.name == name:
+                return c
+        raise ApiError(404, f"no collection named {name!r}", "model_not_found")
