@@ -9,6 +9,10 @@
   holds most of its tokens (Korean-aware tokenizer) and that source is cited with `attributed=True`.
 - Follow-ups: questions taken from retrieved sources the answer did not use (an FAQ row's own
   question, else a heading or the document title), so no extra LLM call is needed.
+- Check figures: numbers the answer states that no source shown to the model contains are listed
+  (`unsupported_numbers`) and scale the confidence down by the share of figures that are
+  supported: an invented "3 years" next to a source saying "10 years" is the typical (and most
+  harmful) small-model error, and retrieval support alone cannot see it.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?。？！])\s+|\n+")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _FAQ_QUESTION = re.compile(r"^\s*(?:question|q|질문)\s*[:：]\s*(.+?[?？])\s*$", re.IGNORECASE | re.MULTILINE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+#: "1. ", "2) " at a line start: list numbering, not a figure.
+_ENUMERATOR = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
 #: Sentences shorter than this (in tokens) carry too little to attribute ("Yes.", "네.").
 MIN_ATTRIBUTION_TOKENS = 3
 
@@ -87,6 +94,8 @@ class DefendedAnswer:
     followups: list[str]
     #: Distinct [n] markers dropped: out of range, or not found in the stored document.
     invalid_citations: int = 0
+    #: Figures in the answer that no source shown to the model contains.
+    unsupported_numbers: list[str] = field(default_factory=list)
     generated: bool = False
     latency_ms: dict[str, float] = field(default_factory=dict)
 
@@ -171,6 +180,32 @@ def verify_citations(
         else:
             invalid.add(n)
     return strip_markers(text, invalid), valid, len(invalid)
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+
+def _figure(token: str) -> str:
+    """'6,000' and '6000' are the same figure."""
+    return re.sub(r"(?<=\d),(?=\d{3}\b)", "", token)
+
+
+def figures(text: str) -> list[str]:
+    """Distinct numbers written in `text` ([n] markers and list numbering left out)."""
+    text = _ENUMERATOR.sub(" ", _MARKER.sub(" ", text))
+    return list(dict.fromkeys(_figure(m) for m in _NUMBER.findall(text)))
+
+
+def unsupported_numbers(answer: str, sources: Sequence[Hit]) -> list[str]:
+    """Figures of the answer found in none of the sources (their text or title)."""
+    known = {f for hit in sources for f in figures(f"{hit.title}\n{hit.chunk.text}")}
+    return [f for f in figures(answer) if f not in known]
+
+
+def figure_support(answer: str, unsupported: Sequence[str]) -> float:
+    """Share of the answer's figures that the sources contain (1.0 when it states none)."""
+    total = len(figures(answer))
+    return 1.0 if total == 0 else (total - len(unsupported)) / total
 
 
 # --- post-hoc attribution --------------------------------------------------------------------
@@ -446,10 +481,13 @@ class Responder:
             with self._search_lock:  # the same process-wide tokenizer state as retrieval
                 citations = attribute(text, run.hits, texts, self.tokenize, self.policy.attribute_min_overlap)
         used = {c.n for c in citations}
+        unsupported = unsupported_numbers(text, run.hits)
         return replace(
             base,
             text=text,
             citations=citations,
+            confidence=run.confidence * figure_support(text, unsupported),
+            unsupported_numbers=unsupported,
             invalid_citations=invalid,
             generated=True,
             followups=suggest_followups(run.question, run.hits, used, run.lang, limit),

@@ -202,3 +202,28 @@ def test_retrieval_only_does_not_generate() -> None:
     answer = responder(pipeline, abstain_below=0.5).ask("When is support open?", generate=False)
     assert pipeline.generated == 0 and answer.text == "" and not answer.abstained
     assert len(answer.sources) == 3 and answer.citations == []
+
+
+# --- figures the sources do not contain ----------------------------------------------------------
+
+
+def test_figures_skip_markers_and_list_numbering_and_merge_thousands() -> None:
+    from llmpilot.answering import figures
+
+    text = "1. The warranty lasts 10 years [1].\n2) It covers 6,000 cycles, or 6000 [2][3]. Version 3.2."
+    assert figures(text) == ["10", "6000", "3.2"]
+
+
+def test_invented_figures_are_listed_and_lower_confidence() -> None:
+    from llmpilot.answering import figure_support, unsupported_numbers
+    from llmpilot.types import Chunk, Hit
+
+    source = "SolBox 10 is warranted for 10 years or 6,000 full charge cycles (policy 3.2, 2024)."
+    chunk = Chunk("c1", "warranty.md", source, 0, len(source), 0)
+    hit = Hit(chunk=chunk, score=1.0, rank=1, title="Warranty")
+    answer = "1. The SolBox 10 warranty lasts 3 years, until January 2025.\n2. It covers 6000 cycles."
+    missing = unsupported_numbers(answer, [hit])
+    assert missing == ["3", "2025"]
+    assert figure_support(answer, missing) == 0.5  # 10 and 6000 are in the source; 3 and 2025 are not
+    assert unsupported_numbers("보증 기간은 10년입니다.", [hit]) == []
+    assert figure_support("No figures here.", []) == 1.0

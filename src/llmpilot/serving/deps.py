@@ -75,6 +75,7 @@ def ask_payload(answer: DefendedAnswer, trace_id: str) -> dict[str, Any]:
         "trace_id": trace_id,
         "sources": [citation_json(c) for c in answer.sources],
         "invalid_citations": answer.invalid_citations,
+        "unsupported_numbers": answer.unsupported_numbers,
         "lang": answer.lang,
         "latency_ms": answer.latency_ms,
     }
@@ -96,6 +97,7 @@ def save_trace(
         "lang": answer.lang,
         "generated": answer.generated,
         "invalid_citations": answer.invalid_citations,
+        "unsupported_numbers": answer.unsupported_numbers,
         "attributed": any(c.attributed for c in answer.citations),
         "followups": answer.followups,
         "incomplete": incomplete,

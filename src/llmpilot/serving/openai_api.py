@@ -87,6 +87,7 @@ def _extra(answer: DefendedAnswer, trace_id: str) -> dict[str, Any]:
         "reason": answer.reason,
         "followups": answer.followups,
         "invalid_citations": answer.invalid_citations,
+        "unsupported_numbers": answer.unsupported_numbers,
     }
 
 

@@ -108,6 +108,8 @@ class AskResponse(BaseModel):
     # Extra fields beyond the contract:
     sources: list[CitationOut]
     invalid_citations: int
+    #: Figures the answer states that no source contains (they also lower `confidence`).
+    unsupported_numbers: list[str] = Field(default_factory=list)
     lang: Literal["ko", "en"]
     latency_ms: dict[str, float]
 
@@ -277,6 +279,7 @@ class RagExtra(BaseModel):
     reason: str
     followups: list[str]
     invalid_citations: int
+    unsupported_numbers: list[str] = Field(default_factory=list)
 
 
 class ChatCompletion(BaseModel):

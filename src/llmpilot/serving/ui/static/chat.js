@@ -307,6 +307,10 @@ document.addEventListener("DOMContentLoaded", () => {
         el("strong", {}, t("abstained")),
         data.reason ? el("p", {}, `${t("reason")}: ${data.reason}`) : null));
     }
+    if (Array.isArray(data.unsupported_numbers) && data.unsupported_numbers.length) {
+      turn.extras.append(el("div", { class: "notice notice-warn", role: "note" },
+        el("strong", {}, t("unsupported")), ` ${data.unsupported_numbers.join(", ")}`));
+    }
     for (const part of [renderConfidence(turn, data.confidence), renderCitations(turn, data.citations),
       renderFollowups(turn, data.followups), renderActions(turn)]) {
       if (part) turn.extras.append(part);
