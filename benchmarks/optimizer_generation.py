@@ -34,14 +34,14 @@ def main() -> int:
     )
     parser.add_argument("--workdir", type=Path, default=ROOT / ".llmpilot-bench")
     parser.add_argument("--space", type=Path, default=ROOT / "examples" / "space-gen-ko.yaml")
-    parser.add_argument("--queries", type=int, default=12)
+    parser.add_argument("--queries", type=int, default=8)
     parser.add_argument("--out", type=Path, default=ROOT / ".llmpilot-bench" / "optimize-gen-runs")
     args = parser.parse_args()
 
     runs = []
     for strategy in ("grid", "halving"):
         settings = SearchSettings(
-            strategy=strategy, primary_metric=METRIC, max_queries=args.queries, min_queries=4, eta=3
+            strategy=strategy, primary_metric=METRIC, max_queries=args.queries, min_queries=3, eta=3
         )
         t0 = time.perf_counter()
         output = optimize(
