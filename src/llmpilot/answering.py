@@ -40,6 +40,51 @@ _SENTENCE_END = re.compile(r"(?<=[.!?。？！])\s+|\n+")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _FAQ_QUESTION = re.compile(r"^\s*(?:question|q|질문)\s*[:：]\s*(.+?[?？])\s*$", re.IGNORECASE | re.MULTILINE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+#: Units whose number must appear *with* the unit in a source: "3 years" is not supported by a
+#: source that says "10 years" and, elsewhere, "version 3".
+UNITS = {
+    "year": "year",
+    "years": "year",
+    "yr": "year",
+    "yrs": "year",
+    "month": "month",
+    "months": "month",
+    "week": "week",
+    "weeks": "week",
+    "day": "day",
+    "days": "day",
+    "hour": "hour",
+    "hours": "hour",
+    "minute": "minute",
+    "minutes": "minute",
+    "min": "minute",
+    "second": "second",
+    "seconds": "second",
+    "cycle": "cycle",
+    "cycles": "cycle",
+    "percent": "%",
+    "%": "%",
+    "kwh": "kwh",
+    "kw": "kw",
+    "w": "w",
+    "v": "v",
+    "km": "km",
+    "kg": "kg",
+    "won": "won",
+    "usd": "usd",
+    "eur": "eur",
+    "년": "년",
+    "개월": "개월",
+    "주": "주",
+    "일": "일",
+    "시간": "시간",
+    "분": "분",
+    "초": "초",
+    "회": "회",
+    "원": "원",
+    "만원": "만원",
+    "퍼센트": "%",
+}
 #: "1. ", "2) " at a line start: list numbering, not a figure.
 _ENUMERATOR = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
 #: Sentences shorter than this (in tokens) carry too little to attribute ("Yes.", "네.").
@@ -196,16 +241,45 @@ def figures(text: str) -> list[str]:
     return list(dict.fromkeys(_figure(m) for m in _NUMBER.findall(text)))
 
 
+def _unit(word: str) -> str | None:
+    word = word.lower()
+    unit = UNITS.get(word)
+    if unit is None and word[:1] >= "가":  # Korean: a unit followed by a particle ("10년간", "3일에")
+        unit = next((UNITS[u] for u in sorted(UNITS, key=len, reverse=True) if word.startswith(u)), None)
+    return unit
+
+
+def quantities(text: str, window: int = 1) -> list[tuple[str, str | None]]:
+    """(figure, unit or None) for each number in `text` ([n] markers and list numbering left out).
+    The unit is the first unit word among the `window` words after the number (sources say
+    "6,000 full charge cycles"; an answer's "3 years" must have its unit right there)."""
+    text = _ENUMERATOR.sub(" ", _MARKER.sub(" ", text))
+    out = []
+    for match in _NUMBER.finditer(text):
+        following = re.findall(r"%|[A-Za-z]+|[가-힣]+", text[match.end() : match.end() + 40])
+        units = [u for u in (_unit(w) for w in following[:window]) if u]
+        out.append((_figure(match.group(0)), units[0] if units else None))
+    return list(dict.fromkeys(out))
+
+
 def unsupported_numbers(answer: str, sources: Sequence[Hit]) -> list[str]:
-    """Figures of the answer found in none of the sources (their text or title)."""
-    known = {f for hit in sources for f in figures(f"{hit.title}\n{hit.chunk.text}")}
-    return [f for f in figures(answer) if f not in known]
+    """Figures of the answer found in none of the sources (their text or title). A figure with a
+    unit needs the same figure with the same unit (within three words) in a source."""
+    known = {q for hit in sources for q in quantities(f"{hit.title}\n{hit.chunk.text}", window=3)}
+    bare = {figure for figure, _unit in known}
+    missing = []
+    for figure, unit in quantities(answer):
+        supported = (figure, unit) in known if unit else figure in bare
+        label = f"{figure} {unit}" if unit and unit != "%" else f"{figure}{unit or ''}"
+        if not supported and label not in missing:
+            missing.append(label)
+    return missing
 
 
 def figure_support(answer: str, unsupported: Sequence[str]) -> float:
     """Share of the answer's figures that the sources contain (1.0 when it states none)."""
-    total = len(figures(answer))
-    return 1.0 if total == 0 else (total - len(unsupported)) / total
+    total = len(quantities(answer))
+    return 1.0 if total == 0 else max(0.0, (total - len(unsupported)) / total)
 
 
 # --- post-hoc attribution --------------------------------------------------------------------

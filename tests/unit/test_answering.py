@@ -223,7 +223,13 @@ def test_invented_figures_are_listed_and_lower_confidence() -> None:
     hit = Hit(chunk=chunk, score=1.0, rank=1, title="Warranty")
     answer = "1. The SolBox 10 warranty lasts 3 years, until January 2025.\n2. It covers 6000 cycles."
     missing = unsupported_numbers(answer, [hit])
-    assert missing == ["3", "2025"]
-    assert figure_support(answer, missing) == 0.5  # 10 and 6000 are in the source; 3 and 2025 are not
-    assert unsupported_numbers("보증 기간은 10년입니다.", [hit]) == []
+    # "3" alone is in the source (policy 3.2 is one figure; a bare 3 would pass), "3 years" is not.
+    assert missing == ["3 year", "2025"]
+    assert figure_support(answer, missing) == 0.5  # 10 and 6000 cycles are in the source
+    assert unsupported_numbers("It lasts 10 years.", [hit]) == []
+    ko = "SolBox 10의 보증 기간은 10년입니다."
+    ko_chunk = Chunk("c2", "warranty_ko.md", ko, 0, len(ko), 0)
+    ko_hit = Hit(chunk=ko_chunk, score=1.0, rank=1, title="보증")
+    assert unsupported_numbers("보증 기간은 10년간입니다.", [ko_hit]) == []
+    assert unsupported_numbers("보증 기간은 3년입니다.", [ko_hit]) == ["3 년"]
     assert figure_support("No figures here.", []) == 1.0
