@@ -6,7 +6,12 @@ import math
 from collections.abc import Iterator, Sequence
 
 from llmpilot import registry
-from llmpilot.generation.prompting import PromptTemplate, build_citations, fit_context, load_template
+from llmpilot.generation.prompting import (
+    PromptTemplate,
+    build_citations,
+    load_template,
+    messages_for_generator,
+)
 from llmpilot.indexing import IndexSet, open_indexes
 from llmpilot.ingest import make_embedder, needs_embeddings
 from llmpilot.project import Project
@@ -128,11 +133,8 @@ class Pipeline:
         hits = self.search(question, k) if hits is None else list(hits)
         gen_cfg = self.cfg.generator
         generator = self.generator
-        window = getattr(generator, "context_window", None)
-        count = getattr(generator, "count_tokens", None)
-        budget = window - gen_cfg.max_tokens if isinstance(window, int) else None
-        messages, used = fit_context(
-            self.template, question, hits, self.cfg.prompt.max_context_chars, budget, count
+        messages, used = messages_for_generator(
+            generator, self.template, question, hits, self.cfg.prompt.max_context_chars, gen_cfg.max_tokens
         )
         deltas = generator.stream(messages, max_tokens=gen_cfg.max_tokens, temperature=gen_cfg.temperature)
         return AnswerStream(question, used, iter(deltas), retrieval_confidence(used))
