@@ -33,17 +33,9 @@ from llmpilot.protocols import Embedder, Generator
 #: Corpus-level metrics (one score over all predictions, no per-query values) and what they score.
 _CORPUS_KIND: dict[str, answer_metrics.CorpusMetric] = {"bleu_corpus": "bleu", "chrf_corpus": "chrf"}
 CORPUS_METRICS = tuple(_CORPUS_KIND)
-TEXT_METRICS = (
-    "bleu",
-    "chrf",
-    "rouge1",
-    "rouge2",
-    "rougeL",
-    "meteor",
-    "bertscore_f1",
-    "moverscore",
-    *CORPUS_METRICS,
-)
+#: Metrics with one value per answer (what an optimization trial can average, too).
+SENTENCE_METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "meteor", "bertscore_f1", "moverscore")
+TEXT_METRICS = (*SENTENCE_METRICS, *CORPUS_METRICS)
 
 
 @dataclass(frozen=True)
@@ -95,6 +87,39 @@ def load_predictions(path: Path, dataset: RetrievalDataset) -> list[Prediction]:
     return out
 
 
+def score_answers(
+    answers: Sequence[str],
+    references: Sequence[Sequence[str]],
+    metrics: Sequence[str] = SENTENCE_METRICS,
+    *,
+    bertscore_idf: bool = False,
+    moverscore_idf: bool = True,
+) -> list[dict[str, float]]:
+    """Sentence-level scores of each answer against its references (the best reference counts),
+    one row per answer, for the requested metrics among SENTENCE_METRICS."""
+    rows: list[dict[str, float]] = []
+    for answer, refs in zip(answers, references, strict=True):
+        row: dict[str, float] = {}
+        if "bleu" in metrics:
+            row["bleu"] = answer_metrics.bleu(answer, refs)
+        if "chrf" in metrics:
+            row["chrf"] = answer_metrics.chrf(answer, refs)
+        if "meteor" in metrics:
+            row["meteor"] = answer_metrics.meteor(answer, refs)
+        if {"rouge1", "rouge2", "rougeL"} & set(metrics):
+            row.update({k: v for k, v in answer_metrics.rouge(answer, refs).items() if k in metrics})
+        rows.append(row)
+    token_metrics: dict[str, Any] = {
+        "bertscore_f1": lambda: token_scores.bertscore_f1(answers, references, idf=bertscore_idf),
+        "moverscore": lambda: token_scores.moverscore(answers, references, idf=moverscore_idf),
+    }
+    for name, compute in token_metrics.items():
+        if name in metrics and rows:
+            for row, value in zip(rows, compute(), strict=True):
+                row[name] = value
+    return rows
+
+
 def score_predictions(
     dataset: RetrievalDataset,
     predictions: Sequence[Prediction],
@@ -114,32 +139,19 @@ def score_predictions(
         "no_reference_answer": sorted(p.query_id for p in predictions if not answers.get(p.query_id)),
         "no_prediction": sorted(set(answers) - {p.query_id for p in predictions}),
     }
-    per_query: list[dict[str, Any]] = []
-    for p in scored:
-        refs = answers[p.query_id]
-        row: dict[str, Any] = {"query_id": p.query_id}
-        if "bleu" in metrics:
-            row["bleu"] = answer_metrics.bleu(p.answer, refs)
-        if "chrf" in metrics:
-            row["chrf"] = answer_metrics.chrf(p.answer, refs)
-        if "meteor" in metrics:
-            row["meteor"] = answer_metrics.meteor(p.answer, refs)
-        if {"rouge1", "rouge2", "rougeL"} & set(metrics):
-            row.update({k: v for k, v in answer_metrics.rouge(p.answer, refs).items() if k in metrics})
-        per_query.append(row)
     texts, refs_of = [p.answer for p in scored], [answers[p.query_id] for p in scored]
-    token_metrics: dict[str, Any] = {
-        "bertscore_f1": lambda: token_scores.bertscore_f1(texts, refs_of, idf=bertscore_idf),
-        "moverscore": lambda: token_scores.moverscore(texts, refs_of, idf=moverscore_idf),
-    }
-    for name, compute in token_metrics.items():
-        if name in metrics and scored:
-            for row, value in zip(per_query, compute(), strict=True):
-                row[name] = value
-    if embedder is not None and scored:
-        sims = answer_metrics.semantic_similarity(
-            [p.answer for p in scored], [answers[p.query_id] for p in scored], embedder
+    per_query: list[dict[str, Any]] = [
+        {"query_id": p.query_id, **row}
+        for p, row in zip(
+            scored,
+            score_answers(
+                texts, refs_of, metrics, bertscore_idf=bertscore_idf, moverscore_idf=moverscore_idf
+            ),
+            strict=True,
         )
+    ]
+    if embedder is not None and scored:
+        sims = answer_metrics.semantic_similarity(texts, refs_of, embedder)
         for row, sim in zip(per_query, sims, strict=True):
             row["semantic_similarity"] = sim
     if judge_generator is not None:

@@ -18,14 +18,14 @@ from pathlib import Path
 from llmpilot import registry
 from llmpilot.config import GeneratorConfig, PipelineConfig, stable_hash
 from llmpilot.errors import ConfigError
-from llmpilot.evaluation import answer_metrics, token_scores
+from llmpilot.evaluation.scoring import SENTENCE_METRICS
 from llmpilot.generation.prompting import PromptTemplate, load_template, messages_for_generator
 from llmpilot.protocols import Generator
 from llmpilot.types import Hit
 
-#: Answer metrics a trial can report (all 0-1), and the default set: cheap, Korean-aware ones plus
-#: one embedding-based metric.
-ANSWER_METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "meteor", "bertscore_f1", "moverscore")
+#: Answer metrics a trial can report (all 0-1): those with one value per answer. The default set:
+#: cheap, Korean-aware ones plus one embedding-based metric.
+ANSWER_METRICS = SENTENCE_METRICS
 DEFAULT_ANSWER_METRICS = ("rougeL", "chrf", "bertscore_f1")
 #: Settings that change what a generator says (the timeout does not).
 _NON_SEMANTIC = {"timeout_s", "n_threads"}
@@ -100,25 +100,3 @@ class AnswerGenerator:
         self._memo[key] = (text.strip(), seconds)
         self.generated += 1
         return GeneratedAnswer(text.strip(), seconds, reused=False)
-
-
-def score_answers(
-    answers: Sequence[str], references: Sequence[Sequence[str]], metrics: Sequence[str]
-) -> dict[str, list[float]]:
-    """Per-answer scores for each metric, in input order (the best reference counts)."""
-    out: dict[str, list[float]] = {}
-    wanted = set(metrics)
-    if {"rouge1", "rouge2", "rougeL"} & wanted:
-        rouge = [answer_metrics.rouge(a, refs) for a, refs in zip(answers, references, strict=True)]
-        for name in ("rouge1", "rouge2", "rougeL"):
-            if name in wanted:
-                out[name] = [r[name] for r in rouge]
-    simple = {"bleu": answer_metrics.bleu, "chrf": answer_metrics.chrf, "meteor": answer_metrics.meteor}
-    for name, fn in simple.items():
-        if name in wanted:
-            out[name] = [fn(a, refs) for a, refs in zip(answers, references, strict=True)]
-    if "bertscore_f1" in wanted:
-        out["bertscore_f1"] = token_scores.bertscore_f1(answers, references)
-    if "moverscore" in wanted:
-        out["moverscore"] = token_scores.moverscore(answers, references)
-    return {name: out[name] for name in metrics}

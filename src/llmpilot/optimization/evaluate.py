@@ -21,10 +21,11 @@ from llmpilot.config import PipelineConfig
 from llmpilot.errors import DatasetError
 from llmpilot.evaluation.datasets import Query, RetrievalDataset
 from llmpilot.evaluation.retrieval_metrics import score_query
+from llmpilot.evaluation.scoring import score_answers
 from llmpilot.hashing import text_hash
 from llmpilot.indexing import IndexSet, open_indexes
 from llmpilot.ingest import Ingestor, make_embedder, needs_embeddings
-from llmpilot.optimization.answers import AnswerGenerator, check_answer_metrics, score_answers
+from llmpilot.optimization.answers import AnswerGenerator, check_answer_metrics
 from llmpilot.project import Project
 from llmpilot.protocols import Embedder
 from llmpilot.retrieval.retriever import Retriever, rank_documents
@@ -304,11 +305,11 @@ class Evaluator:
             texts[query.id] = generated.text
             times.append(generated.seconds * 1000)
             self.meter.answers_generated += 0 if generated.reused else 1
-        scores = score_answers(
+        rows = score_answers(
             [texts[q.id] for q in answered], [q.answers for q in answered], self.answer_metrics
         )
-        for name, values in scores.items():
-            per_query[name] = {q.id: v for q, v in zip(answered, values, strict=True)}
+        for name in self.answer_metrics:
+            per_query[name] = {q.id: row[name] for q, row in zip(answered, rows, strict=True)}
         return texts, (round(statistics.median(times), 3) if times else None)
 
     def _latency(self, retriever: Retriever, queries: Sequence[Query], depth: int) -> float:
