@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from llmpilot.store.serving import SIGNALS
+from llmpilot.store.serving import Signal
 
 MAX_QUESTION_CHARS = 4000
 MAX_TEXT_CHARS = 20000
-
-Signal = Literal[
-    "thumbs_up",
-    "thumbs_down",
-    "rating",
-    "comment",
-    "correction",
-    "copied",
-    "regenerated",
-    "followup",
-    "abandoned",
-]
-assert set(get_args(Signal)) == set(SIGNALS)
 
 
 def _encodable(value: str | None) -> str | None:

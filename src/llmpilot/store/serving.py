@@ -11,7 +11,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from sqlalchemy import func, insert, select, update
 
@@ -23,8 +23,8 @@ Role = Literal["user", "admin"]
 ROLES: tuple[Role, ...] = ("user", "admin")
 KEY_PREFIX = "lp_"
 
-#: Explicit and implicit feedback signals accepted by the API.
-SIGNALS = (
+#: Explicit and implicit feedback signals accepted by the API (the API schema uses the Literal).
+Signal = Literal[
     "thumbs_up",
     "thumbs_down",
     "rating",
@@ -34,7 +34,8 @@ SIGNALS = (
     "regenerated",
     "followup",
     "abandoned",
-)
+]
+SIGNALS: tuple[str, ...] = get_args(Signal)
 
 
 @dataclass(frozen=True)
