@@ -235,12 +235,6 @@ def _figure(token: str) -> str:
     return re.sub(r"(?<=\d),(?=\d{3}\b)", "", token)
 
 
-def figures(text: str) -> list[str]:
-    """Distinct numbers written in `text` ([n] markers and list numbering left out)."""
-    text = _ENUMERATOR.sub(" ", _MARKER.sub(" ", text))
-    return list(dict.fromkeys(_figure(m) for m in _NUMBER.findall(text)))
-
-
 def _unit(word: str) -> str | None:
     word = word.lower()
     unit = UNITS.get(word)
@@ -260,6 +254,11 @@ def quantities(text: str, window: int = 1) -> list[tuple[str, str | None]]:
         units = [u for u in (_unit(w) for w in following[:window]) if u]
         out.append((_figure(match.group(0)), units[0] if units else None))
     return list(dict.fromkeys(out))
+
+
+def figures(text: str) -> list[str]:
+    """Distinct numbers written in `text` ([n] markers and list numbering left out)."""
+    return list(dict.fromkeys(figure for figure, _unit in quantities(text)))
 
 
 def unsupported_numbers(answer: str, sources: Sequence[Hit]) -> list[str]:
