@@ -16,18 +16,14 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from demo_questions import DEMO_QUESTIONS
+
 from llmpilot.pipeline import Pipeline, retrieval_confidence
 from llmpilot.project import Project
 
 #: QUESTIONS.md (7, incl. its Korean warranty question) plus paraphrases of what the pages cover.
 ON_TOPIC = [
-    "솔박스 10의 기본 설치비는 얼마인가요?",
-    "단순 변심으로 반품하면 운송비는 얼마인가요?",
-    "솔박스 10의 무게와 정격 출력은?",
-    "How long is the SolBox 10 battery warranty?",
-    "What does error code E07 mean?",
-    "When is phone support open on Saturday?",
-    "배터리 보증 기간은 몇 년인가요?",
+    *DEMO_QUESTIONS,
     "Can I install the SolBox myself?",
     "솔박스 설치 전에 무엇을 준비해야 하나요?",
     "How do I return a unit?",

@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 import numpy as np
 import uvicorn
+from demo_questions import DEMO_QUESTIONS
 
 from llmpilot.pipeline import Pipeline
 from llmpilot.project import Project
@@ -37,17 +38,9 @@ from llmpilot.serving.app import create_app
 from llmpilot.serving.state import Collection, ServeSettings
 from llmpilot.store.serving import ServingStore
 
-#: The demo corpus questions (src/llmpilot/sample_corpus/QUESTIONS.md): all answerable, so none
+#: The demo corpus questions: all answerable, so none
 #: abstains and every generation-path request really generates.
-QUESTIONS = [
-    "솔박스 10의 기본 설치비는 얼마인가요?",
-    "단순 변심으로 반품하면 운송비는 얼마인가요?",
-    "솔박스 10의 무게와 정격 출력은?",
-    "How long is the SolBox 10 battery warranty?",
-    "What does error code E07 mean?",
-    "When is phone support open on Saturday?",
-    "배터리 보증 기간은 몇 년인가요?",
-]
+QUESTIONS = DEMO_QUESTIONS
 
 
 def free_port() -> int:
