@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from llmpilot.config import PipelineConfig
+from llmpilot.embedding.cache import CachedEmbedder
 from llmpilot.errors import DatasetError
 from llmpilot.evaluation.datasets import Query, RetrievalDataset
 from llmpilot.evaluation.retrieval_metrics import score_query
@@ -110,7 +111,7 @@ class SharedCacheEmbedder:
 
     def __init__(self, embedder: Embedder, cache: Store, meter: ComputeMeter) -> None:
         self.inner = embedder
-        self.cache = cache
+        self.cached = CachedEmbedder(embedder, cache)
         self.meter = meter
         self.model_id = embedder.model_id
 
@@ -121,18 +122,10 @@ class SharedCacheEmbedder:
     def embed(self, texts: Sequence[str], kind: EmbedKind) -> np.ndarray:
         if kind == "query":
             return self.inner.embed(texts, kind)
-        hashes = [text_hash(t) for t in texts]
-        cached = self.cache.cached_embeddings(self.model_id, hashes)
-        missing = {h: t for h, t in zip(hashes, texts, strict=True) if h not in cached}
-        if missing:
-            vectors = self.inner.embed(list(missing.values()), "passage")
-            fresh = dict(zip(missing, vectors, strict=True))
-            self.cache.put_embeddings(self.model_id, fresh)
-            cached.update(fresh)
-            self.meter.passages_embedded += len(missing)
-        if not texts:
-            return np.zeros((0, self.inner.dim), dtype=np.float32)
-        return np.stack([cached[h] for h in hashes]).astype(np.float32, copy=False)
+        before = self.cached.stats.embedded
+        vectors = self.cached.passages(texts, [text_hash(t) for t in texts])
+        self.meter.passages_embedded += self.cached.stats.embedded - before
+        return vectors
 
 
 def dataset_unit(dataset: RetrievalDataset, folder: Path, fingerprint: str | None = None) -> SourceUnit:
