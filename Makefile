@@ -1,14 +1,18 @@
-# Two entry points for a fresh machine: `make demo` and `make test`. Both install everything first
-# (scripts/setup.sh is idempotent and returns in a second when nothing changed).
+# Two entry points for a fresh machine: `make demo` and `make test`. The demo installs the core only
+# (~0.7 GB: no torch, no Ray); the tests install every extra plus the dev tools into the same .venv.
+# scripts/setup.sh is idempotent and returns in a second when nothing changed.
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup setup-core demo test test-fast lint bench install-size clean
 
 setup:
-	@bash scripts/setup.sh
+	@bash scripts/setup.sh all
 
-demo: setup
+setup-core:
+	@bash scripts/setup.sh core
+
+demo: setup-core
 	@bash scripts/demo.sh
 
 test: setup
@@ -22,6 +26,10 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/retrieval.py --json benchmarks/results/retrieval.json
 	$(PY) benchmarks/ingest_throughput.py --json benchmarks/results/ingest_throughput.json
+
+# Fresh venvs under /tmp: the core's size and each extra's (README, "Install size and extras").
+install-size:
+	python3.11 benchmarks/install_size.py --json benchmarks/results/install_size.json
 
 clean:
 	rm -rf demo-project .llmpilot-bench .pytest_cache

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from llmpilot.config import load_config
 from llmpilot.evaluation.datasets import load_dataset
-from llmpilot.evaluation.metrics import ndcg_at_k
+from llmpilot.evaluation.retrieval_metrics import ndcg_at_k
 from llmpilot.ingest import Ingestor
 from llmpilot.optimization.evaluate import dataset_unit
 from llmpilot.pipeline import Pipeline

@@ -4,7 +4,7 @@
         [--json benchmarks/results/ko_tokenizers.json]
 
 Each tokenizer is used by a fresh BM25Index (bm25s, Lucene BM25, k1=1.5, b=0.75). Binary relevance,
-BEIR conventions (llmpilot.evaluation.metrics). Kiwi is constructed once before timing, as in the
+BEIR conventions (llmpilot.evaluation.retrieval_metrics). Kiwi is constructed once before timing, as in the
 product, so tokenize_s measures tokenization alone. Compare with REFERENCE-NUMBERS.md (bigrams
 0.923, morphemes 0.933, both 0.934).
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from llmpilot.config import KeywordIndexConfig
 from llmpilot.evaluation.datasets import load_dataset
-from llmpilot.evaluation.metrics import evaluate_run
+from llmpilot.evaluation.retrieval_metrics import evaluate_retrieval
 from llmpilot.index.keyword import BM25Index
 from llmpilot.index.tokenizers import create_tokenizer, get_kiwi
 
@@ -64,7 +64,8 @@ def main() -> int:
         search_s = time.perf_counter() - t0
 
         run = {q.id: [h.id for h in hits] for q, hits in zip(data.queries, results, strict=True)}
-        metrics = evaluate_run(run, data.qrels, ndcg_ks=(10,), recall_ks=(10, 100), mrr_ks=(10,))
+        scores = evaluate_retrieval(run, data.qrels, ks=(10, 100), metrics=("ndcg", "recall", "mrr"))
+        metrics = {k: scores.mean[k] for k in ("ndcg@10", "recall@10", "recall@100", "mrr@10")}
         runs.append(
             {
                 "tokenizer": name,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llmpilot.ingest import needs_embeddings
-from llmpilot.optimization.run import best_trial, optimize
+from llmpilot.optimization.run import optimize
 from llmpilot.optimization.search import SearchSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,8 +76,8 @@ def main() -> int:
                 resume=False,
             )
             wall = time.perf_counter() - t0
-            results = output.results
-            best = best_trial(results)
+            results = output.results.model_dump(mode="json")  # results.json as a dict
+            best = output.results.best_trial().model_dump(mode="json")
             cold = cold_embedding_passages(results)
             run = {
                 "dataset": name,

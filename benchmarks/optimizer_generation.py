@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from llmpilot.optimization.run import best_trial, optimize
+from llmpilot.optimization.run import optimize
 from llmpilot.optimization.search import SearchSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,8 +53,8 @@ def main() -> int:
             resume=False,
         )
         wall = time.perf_counter() - t0
-        results = output.results
-        best = best_trial(results)
+        results = output.results.model_dump(mode="json")  # results.json as a dict
+        best = output.results.best_trial().model_dump(mode="json")
         finals = [t for t in results["trials"] if t["complete"]]
         run = {
             "strategy": strategy,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main demo, offline: a project over the bundled Korean + English sample corpus, searched
 # and answered with citations by the local SmolLM2 model. Safe to run again (incremental).
+# Needs only the core install (`make demo` runs `scripts/setup.sh core`: no torch, no extras).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LP=.venv/bin/llmpilot

@@ -21,16 +21,15 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import asdict, replace
+from functools import lru_cache
 
 from llmpilot.config import AnswerConfig
-from llmpilot.generation.prompting import snippet
 from llmpilot.index.tokenizers import is_korean
-from llmpilot.pipeline import AnswerStream, Pipeline, retrieval_confidence
-from llmpilot.types import Citation, Hit
+from llmpilot.pipeline import AnswerStream, Pipeline, Sampling, retrieval_confidence
+from llmpilot.snippets import Snippet, focus_snippet
+from llmpilot.types import Answer, Citation, Hit, Lang, Usage
 
-Lang = Literal["ko", "en"]
 #: doc ids -> stored document text (the store of record), to verify citations against.
 TextLookup = Callable[[Sequence[str]], dict[str, str]]
 Tokenize = Callable[[Sequence[str]], list[list[str]]]
@@ -117,32 +116,40 @@ MESSAGES: dict[str, dict[Lang, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class SourceCitation(Citation):
-    """A citation as served: `attributed` is True when it was assigned by lexical overlap after the
-    fact rather than written by the model as [n]."""
-
-    attributed: bool = False
+#: One citation type and one answer type for every path (kept under their serving-era names too).
+SourceCitation = Citation
+DefendedAnswer = Answer
 
 
-@dataclass
-class DefendedAnswer:
-    question: str
-    lang: Lang
-    text: str
-    citations: list[SourceCitation]
-    #: Every source numbered as the model saw it (1..n): what [n] refers to.
-    sources: list[SourceCitation]
-    confidence: float
-    abstained: bool
-    reason: str
-    followups: list[str]
-    #: Distinct [n] markers dropped: out of range, or not found in the stored document.
-    invalid_citations: int = 0
-    #: Figures in the answer that no source shown to the model contains.
-    unsupported_numbers: list[str] = field(default_factory=list)
-    generated: bool = False
-    latency_ms: dict[str, float] = field(default_factory=dict)
+def citation_dict(c: Citation) -> dict[str, object]:
+    """A citation as JSON (the API's and `ask --json`'s shape)."""
+    out = asdict(c)
+    out.pop("chunk_id", None)  # internal id; doc_id + [start:end] locate the passage
+    out["highlights"] = [list(span) for span in c.highlights]
+    return out
+
+
+def answer_dict(answer: Answer) -> dict[str, object]:
+    """An answer as JSON: the /api/ask response body (less its trace id) and `llmpilot ask --json`."""
+    return {
+        "answer": answer.text,
+        "citations": [citation_dict(c) for c in answer.citations],
+        "confidence": max(0.0, min(1.0, float(answer.confidence))),
+        "abstained": answer.abstained,
+        "reason": answer.reason,
+        "followups": answer.followups,
+        "sources": [citation_dict(c) for c in answer.sources],
+        "invalid_citations": answer.invalid_citations,
+        "unsupported_numbers": answer.unsupported_numbers,
+        "lang": answer.lang,
+        "latency_ms": answer.latency_ms,
+        "search_query": answer.search_query,
+        "usage": {
+            "prompt_tokens": answer.usage.prompt_tokens,
+            "completion_tokens": answer.usage.completion_tokens,
+            "total_tokens": answer.usage.total_tokens,
+        },
+    }
 
 
 def question_language(question: str, override: str | None = None) -> Lang:
@@ -155,17 +162,30 @@ def message(key: str, lang: Lang, **values: object) -> str:
     return MESSAGES[key][lang].format(**values)
 
 
-def source_citation(n: int, hit: Hit, attributed: bool = False) -> SourceCitation:
-    return SourceCitation(
+#: Characters of a chunk shown with a citation (the part that matches the question).
+SNIPPET_CHARS = 240
+
+
+@lru_cache(maxsize=4096)
+def focused_snippet(text: str, query: str) -> Snippet:
+    """The part of a chunk that matches the question (cached: a run's sources are shown several
+    times — meta event, trace, final answer — and Korean term matching costs milliseconds)."""
+    return focus_snippet(text, query, width=SNIPPET_CHARS)
+
+
+def source_citation(n: int, hit: Hit, attributed: bool = False, *, query: str = "") -> Citation:
+    shown = focused_snippet(hit.chunk.text, query)
+    return Citation(
         n=n,
         doc_id=hit.chunk.doc_id,
         chunk_id=hit.chunk.id,
         title=hit.title,
-        snippet=snippet(hit.chunk.text),
+        snippet=shown.text,
         start=hit.chunk.start,
         end=hit.chunk.end,
         score=float(hit.score),
         attributed=attributed,
+        highlights=tuple(shown.highlights),
     )
 
 
@@ -188,15 +208,13 @@ def _normalize(text: str) -> str:
 
 
 def source_is_verifiable(hit: Hit, texts: dict[str, str]) -> bool:
-    """The chunk is in the stored document at [start:end] and its served snippet is part of it."""
+    """The chunk is in the stored document at [start:end]."""
     doc = texts.get(hit.chunk.doc_id)
     if doc is None:
         return False
-    span = doc[hit.chunk.start : hit.chunk.end]
-    if span != hit.chunk.text:
-        return False
-    shown = snippet(hit.chunk.text).removesuffix("…").rstrip()
-    return _normalize(shown) in _normalize(span)
+    # The served snippet is a window of the chunk (`focused_snippet`), so it is part of the
+    # document whenever the chunk is.
+    return doc[hit.chunk.start : hit.chunk.end] == hit.chunk.text
 
 
 def strip_markers(text: str, drop: set[int]) -> str:
@@ -214,14 +232,14 @@ def strip_markers(text: str, drop: set[int]) -> str:
 
 
 def verify_citations(
-    text: str, sources: Sequence[Hit], texts: dict[str, str]
-) -> tuple[str, list[SourceCitation], int]:
+    text: str, sources: Sequence[Hit], texts: dict[str, str], *, query: str = ""
+) -> tuple[str, list[Citation], int]:
     """(text with invalid markers removed, valid citations in order of use, number of invalid ones)."""
     valid: list[SourceCitation] = []
     invalid: set[int] = set()
     for n in cited_markers(text):
         if 1 <= n <= len(sources) and source_is_verifiable(sources[n - 1], texts):
-            valid.append(source_citation(n, sources[n - 1]))
+            valid.append(source_citation(n, sources[n - 1], query=query))
         else:
             invalid.add(n)
     return strip_markers(text, invalid), valid, len(invalid)
@@ -294,7 +312,9 @@ def attribute(
     texts: dict[str, str],
     tokenize: Tokenize,
     min_overlap: float,
-) -> list[SourceCitation]:
+    *,
+    query: str = "",
+) -> list[Citation]:
     """Sources holding at least `min_overlap` of some answer sentence's distinct tokens (the best
     source per sentence), in order of first use; only verifiable sources are cited."""
     sentences = split_sentences(text)
@@ -313,7 +333,7 @@ def attribute(
         for i, value in enumerate(overlaps):
             if value == best and i + 1 not in chosen and source_is_verifiable(sources[i], texts):
                 chosen.append(i + 1)
-    return [source_citation(n, sources[n - 1], attributed=True) for n in chosen]
+    return [source_citation(n, sources[n - 1], attributed=True, query=query) for n in chosen]
 
 
 # --- follow-up questions ---------------------------------------------------------------------
@@ -370,7 +390,10 @@ def suggest_followups(
 
 class AnswerRun:
     """One question in flight: `sources` and `confidence` are known at once; iterate for text deltas
-    (none when it abstains or generation is off); `finish()` applies the policy to the full text."""
+    (none when it abstains or generation is off); `finish()` applies the policy to the full text.
+
+    A reader that goes away mid-answer must `cancel()` (any thread) and then `close()` the iteration
+    it was driving: that stops generation and releases the generator for the next question."""
 
     def __init__(
         self,
@@ -383,9 +406,11 @@ class AnswerRun:
         abstain_reason: str,
         started: float,
         retrieve_ms: float,
+        search_query: str = "",
     ) -> None:
         self._responder = responder
         self.question = question
+        self.search_query = search_query or question
         self.lang = lang
         self.confidence = confidence
         self._stream = stream
@@ -402,8 +427,23 @@ class AnswerRun:
         return bool(self.abstain_reason)
 
     @property
-    def sources(self) -> list[SourceCitation]:
-        return [source_citation(n, hit) for n, hit in enumerate(self.hits, start=1)]
+    def generating(self) -> bool:
+        return self._stream is not None
+
+    @property
+    def sources(self) -> list[Citation]:
+        return [source_citation(n, hit, query=self.question) for n, hit in enumerate(self.hits, start=1)]
+
+    @property
+    def streamed_text(self) -> str:
+        """What the generator wrote so far (before the policy)."""
+        return self._stream.text if self._stream is not None else ""
+
+    @property
+    def usage(self) -> Usage:
+        if self._stream is None:
+            return Usage()
+        return Usage(self._stream.prompt_tokens, self._stream.completion_tokens)
 
     def __iter__(self) -> Iterator[str]:
         if self._stream is None or self._consumed:
@@ -414,15 +454,26 @@ class AnswerRun:
         finally:
             self._generate_ms += (time.perf_counter() - t0) * 1000.0
             self._consumed = True
+            self._stream.close()
 
-    def finish(self) -> DefendedAnswer:
+    def cancel(self) -> None:
+        """Stop generating at the next token (safe from another thread)."""
+        if self._stream is not None:
+            self._stream.cancel()
+
+    def close(self) -> None:
+        """Release the generator without reading the rest (not while another thread iterates)."""
+        if self._stream is not None:
+            self._stream.close()
+
+    def finish(self) -> Answer:
         for _ in self:
             pass
         return self._responder.finish(self)
 
-    def interrupted(self, partial_text: str) -> DefendedAnswer:
+    def interrupted(self, partial_text: str) -> Answer:
         """What the client saw when it went away mid-answer (no verification: the text is cut)."""
-        return DefendedAnswer(
+        return Answer(
             question=self.question,
             lang=self.lang,
             text=partial_text,
@@ -434,6 +485,8 @@ class AnswerRun:
             followups=[],
             generated=self._stream is not None,
             latency_ms=self._latency(),
+            search_query=self.search_query,
+            usage=self.usage,
         )
 
     def _latency(self) -> dict[str, float]:
@@ -446,7 +499,10 @@ class AnswerRun:
 
 
 class Responder:
-    """Applies an AnswerConfig around a Pipeline; safe to call from several threads: retrieval runs
+    """The only code that turns retrieved hits into an answer a user reads (the CLI, /api/ask,
+    /v1/chat/completions and answer scoring in eval/optimize all come through here).
+
+    Applies an AnswerConfig around a Pipeline; safe to call from several threads: retrieval runs
     one query at a time (tokenizer caches and the BLAS thread setting are process-wide), and the
     llama-cpp generator serializes generation on its own lock."""
 
@@ -477,92 +533,153 @@ class Responder:
     @property
     def tokenize(self) -> Tokenize:
         if self._tokenize is None:
-            from llmpilot.index.tokenizers import create_tokenizer
+            from llmpilot import factory
 
-            self._tokenize = create_tokenizer("auto")
+            self._tokenize = factory.tokenizer("auto")
         return self._tokenize
 
     def start(
-        self, question: str, *, k: int | None = None, lang: str | None = None, generate: bool = True
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        lang: str | None = None,
+        generate: bool = True,
+        search_query: str | None = None,
+        sampling: Sampling | None = None,
     ) -> AnswerRun:
+        """Retrieve and decide; generation starts when the run is iterated. `search_query` is what
+        retrieval runs with when it differs from the question (a follow-up condensed with its
+        conversation); the generator still sees the user's own question."""
         started = time.perf_counter()
         language = question_language(question, lang)
+        query = search_query or question
         with self._search_lock:
-            hits = self.pipeline.search(question, k)
+            hits = self.pipeline.search(query, k)
         retrieve_ms = (time.perf_counter() - started) * 1000.0
         confidence = retrieval_confidence(hits)
-        reason = ""
-        if not hits:
-            reason = message("no_sources", language)
-        elif confidence < self.policy.abstain_below:
-            reason = message(
-                "low_support", language, confidence=confidence, threshold=self.policy.abstain_below
-            )
+        reason = self.abstain_reason(hits, confidence, language)
         stream = None
         if generate and not reason:
-            stream = self.pipeline.stream(question, k, hits=hits)
-        return AnswerRun(self, question, language, hits, confidence, stream, reason, started, retrieve_ms)
+            prompt_question = question if query == question else _with_context(question, query)
+            stream = self.pipeline.stream(prompt_question, k, hits=hits, sampling=sampling)
+        return AnswerRun(
+            self, question, language, hits, confidence, stream, reason, started, retrieve_ms, query
+        )
 
     def ask(
-        self, question: str, *, k: int | None = None, lang: str | None = None, generate: bool = True
-    ) -> DefendedAnswer:
-        return self.start(question, k=k, lang=lang, generate=generate).finish()
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        lang: str | None = None,
+        generate: bool = True,
+        search_query: str | None = None,
+        sampling: Sampling | None = None,
+    ) -> Answer:
+        run = self.start(
+            question, k=k, lang=lang, generate=generate, search_query=search_query, sampling=sampling
+        )
+        return run.finish()
 
-    def finish(self, run: AnswerRun) -> DefendedAnswer:
-        sources = run.sources
-        base = DefendedAnswer(
-            question=run.question,
+    @classmethod
+    def for_scoring(
+        cls, policy: AnswerConfig, texts: TextLookup, tokenize: Tokenize | None = None
+    ) -> Responder:
+        """The policy alone, for answers generated elsewhere (optimization trials): `judge` and
+        `abstain_reason` work; `start`/`ask` need a pipeline."""
+        return cls(None, policy, texts=texts, tokenize=tokenize)  # type: ignore[arg-type]
+
+    def abstain_reason(self, hits: Sequence[Hit], confidence: float, lang: Lang) -> str:
+        """Why the answer abstains before generating ("" when it does not)."""
+        if not hits:
+            return message("no_sources", lang)
+        if confidence < self.policy.abstain_below:
+            return message("low_support", lang, confidence=confidence, threshold=self.policy.abstain_below)
+        return ""
+
+    def finish(self, run: AnswerRun) -> Answer:
+        raw = run._stream.text if run._stream is not None else None
+        answer = self.judge(
+            run.question,
+            run.hits,
+            raw,
             lang=run.lang,
+            confidence=run.confidence,
+            abstain_reason=run.abstain_reason,
+        )
+        return replace(answer, latency_ms=run._latency(), search_query=run.search_query, usage=run.usage)
+
+    def judge(
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        raw: str | None,
+        *,
+        lang: Lang | None = None,
+        confidence: float | None = None,
+        abstain_reason: str = "",
+    ) -> Answer:
+        """The policy applied to what a generator wrote (`raw`; None = it was not called) from
+        `hits` numbered as the model saw them — for answers generated elsewhere too (evaluation)."""
+        language = lang or question_language(question)
+        hits = list(hits)
+        support = retrieval_confidence(hits) if confidence is None else confidence
+        base = Answer(
+            question=question,
+            lang=language,
             text="",
             citations=[],
-            sources=sources,
-            confidence=run.confidence,
+            sources=[source_citation(n, hit, query=question) for n, hit in enumerate(hits, start=1)],
+            confidence=support,
             abstained=False,
             reason="",
             followups=[],
+            search_query=question,
         )
         limit = self.policy.followups
-        if run.abstained:
+        if abstain_reason:
             return replace(
                 base,
-                text=message("abstain", run.lang),
+                text=message("abstain", language),
                 abstained=True,
-                reason=run.abstain_reason,
-                followups=suggest_followups(run.question, run.hits, set(), run.lang, limit),
-                latency_ms=run._latency(),
+                reason=abstain_reason,
+                followups=suggest_followups(question, hits, set(), language, limit),
             )
-        if run._stream is None:  # retrieval only: the sources are the result
-            return replace(
-                base,
-                followups=suggest_followups(run.question, run.hits, set(), run.lang, limit),
-                latency_ms=run._latency(),
-            )
-        raw = run._stream.answer().text
+        if raw is None:  # retrieval only: the sources are the result
+            return replace(base, followups=suggest_followups(question, hits, set(), language, limit))
         if not raw.strip():
             return replace(
                 base,
-                text=message("abstain", run.lang),
+                text=message("abstain", language),
                 abstained=True,
-                reason=message("empty_answer", run.lang),
+                reason=message("empty_answer", language),
                 generated=True,
-                followups=suggest_followups(run.question, run.hits, set(), run.lang, limit),
-                latency_ms=run._latency(),
+                followups=suggest_followups(question, hits, set(), language, limit),
             )
-        texts = self._texts([h.chunk.doc_id for h in run.hits])
-        text, citations, invalid = verify_citations(raw, run.hits, texts)
+        texts = self._texts([h.chunk.doc_id for h in hits])
+        text, citations, invalid = verify_citations(raw.strip(), hits, texts, query=question)
         if not citations:
             with self._search_lock:  # the same process-wide tokenizer state as retrieval
-                citations = attribute(text, run.hits, texts, self.tokenize, self.policy.attribute_min_overlap)
+                citations = attribute(
+                    text, hits, texts, self.tokenize, self.policy.attribute_min_overlap, query=question
+                )
         used = {c.n for c in citations}
-        unsupported = unsupported_numbers(text, run.hits)
+        unsupported = unsupported_numbers(text, hits)
         return replace(
             base,
             text=text,
             citations=citations,
-            confidence=run.confidence * figure_support(text, unsupported),
+            confidence=support * figure_support(text, unsupported),
             unsupported_numbers=unsupported,
             invalid_citations=invalid,
             generated=True,
-            followups=suggest_followups(run.question, run.hits, used, run.lang, limit),
-            latency_ms=run._latency(),
+            followups=suggest_followups(question, hits, used, language, limit),
         )
+
+
+def _with_context(question: str, search_query: str) -> str:
+    """The question the generator sees for a follow-up: the user's words plus what they refer to."""
+    if is_korean(question):
+        return f"{question}\n(이전 대화를 반영한 질문: {search_query})"
+    return f"{question}\n(In the context of the conversation: {search_query})"

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from llmpilot.errors import LlmpilotError
+from llmpilot.errors import LlmpilotError, SourceError
 from llmpilot.evaluation.cli import eval_app
 from llmpilot.project import Project
+
+if TYPE_CHECKING:
+    from llmpilot.optimization.results import StudyResult
 
 app = typer.Typer(
     help="llmpilot: build LLM services the measured way (ingest, retrieve, answer with citations, bench).",
@@ -27,6 +32,24 @@ app.add_typer(eval_app, name="eval")
 
 out = Console()
 err = Console(stderr=True)
+
+
+class _Settings:
+    #: --debug: let unexpected exceptions show their traceback instead of one line.
+    debug = False
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar="LLMPILOT_DEBUG", help="Show the full traceback when a command fails."
+        ),
+    ] = False,
+) -> None:
+    _Settings.debug = debug
+
 
 ProjectOpt = Annotated[
     Path,
@@ -54,7 +77,12 @@ def init(
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Files and folders to ingest.")] = None,
+    paths: Annotated[
+        list[Path] | None,
+        # readable=False: click would reject an unreadable path and abort the whole run; discovery
+        # reports it by name instead, keeps its stored documents and ingests the rest.
+        typer.Argument(help="Files and folders to ingest.", readable=False),
+    ] = None,
     project: ProjectOpt = Path("."),
     sql: Annotated[str | None, typer.Option(help="SQLAlchemy URL of a database to ingest rows from.")] = None,
     query: Annotated[
@@ -69,7 +97,9 @@ def ingest(
     """Ingest files/folders (.txt .md .html .pdf .docx .csv .jsonl) and SQL rows, incrementally.
 
     Unchanged sources are skipped, changed ones re-processed, deleted ones removed; an
-    interrupted run resumes where it stopped. Unreadable files are reported and skipped.
+    interrupted run resumes where it stopped. A file or folder that cannot be read is reported
+    and skipped, and the documents stored from it are kept. Exits 1, after ingesting the rest,
+    when any source could not be ingested.
     """
     from llmpilot.ingest import Ingestor
     from llmpilot.pipeline import Pipeline
@@ -78,22 +108,30 @@ def ingest(
 
     if not paths and not sql:
         raise LlmpilotError("nothing to ingest: give file/folder paths and/or --sql URL --query 'SELECT …'")
+    if sql and not query:
+        raise LlmpilotError("--sql needs --query 'SELECT …' returning one document per row")
     proj = _open(project, config)
     discovery = discover_files(paths or [])
     units = list(discovery.units)
     origins = list(discovery.origins)
-    if sql:
-        if not query:
-            raise LlmpilotError("--sql needs --query 'SELECT …' returning one document per row")
-        unit = sql_unit(sql, query, text_column=text_column, id_column=id_column, title_column=title_column)
-        units.append(unit)
-        origins.append(unit.origin)
+    errors = list(discovery.errors)
+    if sql and query:
+        try:
+            unit = sql_unit(
+                sql, query, text_column=text_column, id_column=id_column, title_column=title_column
+            )
+        except SourceError as exc:  # a bad --sql fails that source only: the files still ingest
+            errors.append(exc)
+        else:
+            units.append(unit)
+            origins.append(unit.origin)
     report = Ingestor(proj, progress=progress).run(
-        units, origins=origins, errors=discovery.errors, skipped=discovery.skipped
+        units, origins=origins, errors=errors, skipped=discovery.skipped
     )
-    _ = Pipeline(
-        proj, progress=progress
-    ).indexes  # build/refresh the persisted indexes now, not at first query
+    # Build/refresh the persisted indexes now, not at first query; under the writer lock, so two
+    # ingests finishing together do not build into the same temporary index folder.
+    with proj.store.writer_lock("index build"):
+        _ = Pipeline(proj, progress=progress).indexes
     table = Table(title="ingest", show_header=False)
     for key in (
         "units_seen",
@@ -101,6 +139,7 @@ def ingest(
         "units_loaded",
         "units_failed",
         "units_removed",
+        "units_kept",
         "documents_written",
         "documents_removed",
         "duplicates",
@@ -115,8 +154,18 @@ def ingest(
         err.print(
             f"[yellow]skipped (unsupported type):[/] {escape(skipped)}", soft_wrap=True, highlight=False
         )
-    for problem in report.problems:
-        err.print(f"[red]problem:[/] {escape(problem)}", soft_wrap=True, highlight=False)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True, highlight=False)
+    for failure in report.failed:
+        err.print(f"[red]failed:[/] {escape(failure)}", soft_wrap=True, highlight=False)
+    if report.failed:
+        err.print(
+            f"[red]{len(report.failed)} source(s) could not be ingested[/] (listed above); "
+            "everything else was ingested",
+            soft_wrap=True,
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -125,15 +174,16 @@ def index(
     rebuild: Annotated[bool, typer.Option(help="Rebuild even if the saved indexes are current.")] = False,
 ) -> None:
     """Build (or check) the keyword and vector indexes of the project's current chunk set."""
+    from llmpilot import factory
     from llmpilot.indexing import open_indexes
-    from llmpilot.ingest import make_embedder, needs_embeddings
+    from llmpilot.ingest import needs_embeddings
 
     proj = _open(project)
     need_vector = needs_embeddings(proj.config)
     indexes = open_indexes(
         proj,
         need_vector=need_vector,
-        embedder=make_embedder(proj.config) if need_vector else None,
+        embedder=factory.embedder(proj.config.embedder) if need_vector else None,
         rebuild=rebuild,
         progress=True,
     )
@@ -146,11 +196,10 @@ def search(
     query: Annotated[str, typer.Argument(help="The search query.")],
     project: ProjectOpt = Path("."),
     config: Annotated[Path | None, typer.Option(help="Config file (its folder is the project).")] = None,
-    k: Annotated[int | None, typer.Option("--k", "-k", help="How many chunks to return.")] = None,
+    k: Annotated[int | None, typer.Option("--k", "-k", min=1, help="How many chunks to return.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Print the ranked chunks for a query, with fused and per-retriever scores."""
-    from llmpilot.generation.prompting import snippet
     from llmpilot.pipeline import Pipeline
 
     hits = Pipeline(_open(project, config)).search(query, k)
@@ -171,7 +220,7 @@ def search(
         ]
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"search: {query}")
+    table = Table(title=f"search: {escape(query)}")
     for col in ("#", "score", "keyword", "dense", "document", "snippet"):
         table.add_column(col)
     for h in hits:
@@ -180,10 +229,28 @@ def search(
             f"{h.score:.3f}",
             _fmt(h.scores.get("keyword")),
             _fmt(h.scores.get("dense")),
-            f"{h.chunk.doc_id} [{h.chunk.start}:{h.chunk.end}]",
-            snippet(h.chunk.text, 120),
+            escape(f"{h.chunk.doc_id} [{h.chunk.start}:{h.chunk.end}]"),
+            _focused(h.chunk.text, query),
         )
     out.print(table)
+
+
+def _focused(text: str, query: str) -> Text:
+    """The part of a chunk that matches the query, its matched terms bold and underlined.
+
+    Built as a rich Text, not markup: the chunk's "[1]" or "[bold]" stays text, and no escaping
+    quirk (a trailing backslash before a tag) can show up in the output."""
+    from llmpilot.snippets import focus_snippet
+
+    found = focus_snippet(text, query, width=160)
+    cell = Text()
+    at = 0
+    for start, end in [*found.highlights, (len(found.text), len(found.text))]:
+        # One line per cell: newlines and runs of spaces become one space.
+        cell.append(re.sub(r"\s+", " ", found.text[at:start]))
+        cell.append(found.text[start:end], style="bold underline")
+        at = end
+    return cell
 
 
 def _fmt(value: float | None) -> str:
@@ -195,44 +262,51 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     project: ProjectOpt = Path("."),
     config: Annotated[Path | None, typer.Option(help="Config file (its folder is the project).")] = None,
-    k: Annotated[int | None, typer.Option("--k", "-k", help="How many chunks to retrieve.")] = None,
+    k: Annotated[int | None, typer.Option("--k", "-k", min=1, help="How many chunks to retrieve.")] = None,
     stream: Annotated[bool, typer.Option(help="Stream the answer as it is generated.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
 ) -> None:
-    """Answer a question from the ingested documents, with numbered citations."""
-    from dataclasses import asdict
-
-    from llmpilot.generation.prompting import snippet
+    """Answer a question from the ingested documents, with verified citations — the same answer
+    policy as the server (abstains on weak support, drops unverifiable citations, flags figures
+    no source contains)."""
+    from llmpilot.answering import Responder, answer_dict
     from llmpilot.pipeline import Pipeline
 
-    answer_stream = Pipeline(_open(project, config)).stream(question, k)
-    if stream and not as_json:
-        for delta in answer_stream:
+    run = Responder(Pipeline(_open(project, config))).start(question, k=k)
+    if stream and not as_json and run.generating:
+        for delta in run:
             out.print(delta, end="", markup=False, highlight=False)
             sys.stdout.flush()
         out.print()
-    answer = answer_stream.answer()
+    answer = run.finish()
     if as_json:
-        payload = asdict(answer)
-        payload["hits"] = [
-            {"rank": h.rank, "score": h.score, "doc_id": h.chunk.doc_id, "chunk_id": h.chunk.id}
-            for h in answer.hits
-        ]
-        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        print(json.dumps(answer_dict(answer), ensure_ascii=False, indent=2))
         return
-    if not stream:
+    if answer.abstained or not (stream and answer.generated):
         out.print(answer.text, markup=False, highlight=False)
+    elif answer.text != run.streamed_text:
+        # Verification changed what was streamed (unverifiable [n] markers removed).
+        out.print("\n[dim]As verified:[/]")
+        out.print(answer.text, markup=False, highlight=False)
+    if answer.abstained:
+        out.print(f"[yellow]Abstained:[/] {escape(answer.reason)}")
+    if answer.unsupported_numbers:
+        listed = ", ".join(answer.unsupported_numbers)
+        out.print(f"[yellow]Not in any source:[/] {escape(listed)} (confidence lowered)")
     cited = {c.n for c in answer.citations}
-    out.print(f"\n[bold]Sources[/] (confidence {answer.confidence:.2f}; * = cited in the answer)")
-    for n, hit in enumerate(answer.hits, start=1):
-        mark = "*" if n in cited else " "
-        title = f" {hit.title} —" if hit.title else ""
-        where = f"{hit.chunk.doc_id} [{hit.chunk.start}:{hit.chunk.end}]"
-        out.print(
-            f"{mark}[{n}]{title} {where} {snippet(hit.chunk.text, 100)}",
-            markup=False,
-            highlight=False,
-        )
+    attributed = any(c.attributed for c in answer.citations)
+    legend = "* = cited" + (", by overlap after the fact" if attributed else " in the answer")
+    out.print(f"\n[bold]Sources[/] (confidence {answer.confidence:.2f}; {legend})")
+    for source in answer.sources:
+        mark = "*" if source.n in cited else " "
+        title = f" {source.title} —" if source.title else ""
+        where = f"{source.doc_id} [{source.start}:{source.end}]"
+        shown = " ".join(source.snippet.split())
+        out.print(f"{mark}[{source.n}]{title} {where} {shown}", markup=False, highlight=False)
+    if answer.followups:
+        out.print("\n[bold]Follow-ups[/]")
+        for followup in answer.followups:
+            out.print(f"  - {followup}", markup=False, highlight=False)
 
 
 @app.command()
@@ -338,17 +412,10 @@ def optimize(
 ) -> None:
     """Search the space on the dataset, pick the best config with evidence, write best.yaml,
     results.json and report.html. A killed run resumes where it stopped when started again."""
+    from llmpilot.optimization.distributed import runner_factory
     from llmpilot.optimization.run import optimize as run_optimize
-    from llmpilot.optimization.search import SearchSettings
-
-    factory = None
-    if workers or ray_address:
-        from llmpilot.optimization.distributed import ray_runner
-        from llmpilot.optimization.evaluate import Evaluator
-        from llmpilot.optimization.search import BatchRunner
-
-        def factory(evaluator: Evaluator) -> BatchRunner:
-            return ray_runner(evaluator, workers=workers, address=ray_address)
+    from llmpilot.optimization.settings import SearchSettings
+    from llmpilot.options import split_names
 
     settings = SearchSettings(
         strategy=strategy,
@@ -367,43 +434,35 @@ def optimize(
         out_dir,
         settings,
         workdir=workdir,
-        runner_factory=factory,
+        runner_factory=runner_factory(workers, ray_address),
         progress=progress,
         resume=resume,
     )
-    _optimize_summary(result.results, result.selection.best.params, metric)
+    _optimize_summary(result.results)
     written = [result.best_yaml, result.results_json, result.report_html]
     out.print("wrote " + ", ".join(str(p) for p in written))
 
 
-def split_names(value: str | None) -> tuple[str, ...]:
-    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
-
-
-def _optimize_summary(results: dict[str, Any], params: dict[str, Any], metric: str) -> None:
-    from llmpilot.optimization.run import best_trial
-
-    best = best_trial(results)
-    m = best["metrics"][metric]
-    out.print(f"best {metric} {m['mean']:.4f} [{m['ci_low']:.4f}, {m['ci_high']:.4f}] with {params}")
-    sig = results["significance"]
+def _optimize_summary(study: StudyResult) -> None:
+    metric = study.primary_metric
+    best = study.best_trial()
+    m = best.metrics[metric]
+    out.print(f"best {metric} {m.mean:.4f} [{m.ci_low:.4f}, {m.ci_high:.4f}] with {best.params}")
+    sig = study.significance
     if sig:
-        verdict = "significantly" if sig["significant"] else "not significantly"
+        verdict = "significantly" if sig.significant else "not significantly"
+        out.print(f"{verdict} better than the runner-up (p={sig.p_value:.3f}, diff {sig.mean_diff:+.4f})")
+    cheap = study.cheapest_not_worse
+    if cheap and cheap.trial_id != best.trial_id:
         out.print(
-            f"{verdict} better than the runner-up (p={sig['p_value']:.3f}, diff {sig['mean_diff']:+.4f})"
+            f"cheapest config not significantly worse: {cheap.trial_id} ({cheap.latency_ms_p50:.1f} ms p50)"
         )
-    cheap = results["cheapest_not_worse"]
-    if cheap and cheap["trial_id"] != best["trial_id"]:
-        out.print(
-            f"cheapest config not significantly worse: {cheap['trial_id']} "
-            f"({cheap['latency_ms_p50']:.1f} ms p50)"
-        )
-    c = results["compute"]
-    generated = f", {c['answers_generated']} answers generated" if c.get("answers_generated") else ""
+    c = study.compute
+    generated = f", {c.answers_generated} answers generated" if c.answers_generated else ""
     out.print(
-        f"{c['trials_evaluated']} trial evaluations, {c['query_evaluations']} query evaluations, "
-        f"{c['passages_embedded']} passages and {c['queries_embedded']} queries embedded{generated}, "
-        f"{results['seconds']:.1f}s"
+        f"{c.trials_evaluated} trial evaluations, {c.query_evaluations} query evaluations, "
+        f"{c.passages_embedded} passages and {c.queries_embedded} queries embedded{generated}, "
+        f"{study.seconds:.1f}s"
     )
 
 
@@ -504,11 +563,27 @@ def serve(
 
 
 def main() -> None:
+    """Run the CLI: a user error (LlmpilotError) prints its message and exits 2, anything else one
+    line and exits 1; `--debug` (or LLMPILOT_DEBUG=1) shows the traceback instead."""
     try:
         app()
     except LlmpilotError as exc:
+        if _Settings.debug:
+            raise
         err.print(f"[red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         err.print("interrupted; re-run the same command to resume")
         raise SystemExit(130) from None
+    except Exception as exc:
+        if _Settings.debug:
+            raise
+        lines = str(exc).strip().splitlines()
+        what = type(exc).__name__ + (f": {lines[0]}" if lines else "")
+        err.print(
+            f"[red]error:[/] {escape(what)} (run with --debug for the traceback)",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(1) from None

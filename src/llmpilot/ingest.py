@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from llmpilot import registry
+from llmpilot import factory
 from llmpilot.config import PipelineConfig
 from llmpilot.embedding.cache import CachedEmbedder
 from llmpilot.errors import SourceError
@@ -21,7 +21,7 @@ from llmpilot.indexing import passage_text
 from llmpilot.progress import Reporter, Task
 from llmpilot.project import Project
 from llmpilot.protocols import Chunker, Embedder
-from llmpilot.sources.base import SourceUnit
+from llmpilot.sources.base import SourceUnit, UnreadablePath
 from llmpilot.store.db import Store
 from llmpilot.transforms import Deduplicator, TransformPipeline
 from llmpilot.types import Chunk, Document
@@ -35,6 +35,8 @@ class IngestReport:
     units_unchanged: int = 0
     units_failed: int = 0
     units_removed: int = 0
+    #: Stored units kept although not seen: their file or folder exists but could not be read.
+    units_kept: int = 0
     documents_written: int = 0
     documents_removed: int = 0
     duplicates: int = 0
@@ -42,12 +44,22 @@ class IngestReport:
     chunks_written: int = 0
     passages_embedded: int = 0
     embedding_cache_hits: int = 0
+    #: Every problem, "source: reason": the failures below and row-level warnings.
     problems: list[str] = field(default_factory=list)
+    #: Sources that were not ingested at all (a path that cannot be read, a unit that failed to
+    #: load). The CLI exits non-zero when there are any.
+    failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Problems that did not stop a source from loading (bad rows, empty files, ...)."""
+        failed = set(self.failed)
+        return [p for p in self.problems if p not in failed]
 
 
 @dataclass
@@ -66,13 +78,11 @@ class _PendingUnit:
 
 
 def make_chunker(cfg: PipelineConfig) -> Chunker:
-    chunker: Chunker = registry.chunkers.get(cfg.chunking.method)(cfg.chunking)
-    return chunker
+    return factory.chunker(cfg.chunking)
 
 
 def make_embedder(cfg: PipelineConfig) -> Embedder:
-    embedder: Embedder = registry.embedders.get(cfg.embedder.name)(cfg.embedder)
-    return embedder
+    return factory.embedder(cfg.embedder)
 
 
 def needs_embeddings(cfg: PipelineConfig) -> bool:
@@ -121,25 +131,29 @@ class Ingestor:
         skipped: Sequence[str] = (),
     ) -> IngestReport:
         """Sync the store with `units`. Units of a scanned origin that vanished are removed."""
-        t0 = time.perf_counter()
-        report = IngestReport(units_seen=len(units), skipped=list(skipped))
-        report.run_id = self.store.start_run("ingest", self.cfg.hash(), self.cfg.model_dump(mode="json"))
-        for err in errors:
-            self._problem(report, err.source, err.reason)
-        status = "failed"
-        try:
-            with self.reporter.session():
-                self._embed_task = None
-                self._sync_units(units, origins, report)
-                self._rechunk_stale(report)
-            status = "done"
-        finally:
-            report.seconds = time.perf_counter() - t0
-            if self._cached is not None:
-                report.passages_embedded = self._cached.stats.embedded
-                report.embedding_cache_hits = self._cached.stats.hits
-            self.store.finish_run(report.run_id, status, report.as_dict(), report.seconds)
-        return report
+        # One writer at a time: a second ingest into this store waits here (see Store.writer_lock).
+        with self.store.writer_lock("ingest"):
+            t0 = time.perf_counter()
+            report = IngestReport(units_seen=len(units), skipped=list(skipped))
+            report.run_id = self.store.start_run("ingest", self.cfg.hash(), self.cfg.model_dump(mode="json"))
+            for err in errors:
+                self._failure(report, err.source, err.reason)
+            # Paths that exist but cannot be read: their stored units are kept, not treated as removed.
+            unreadable = [e for e in errors if isinstance(e, UnreadablePath)]
+            status = "failed"
+            try:
+                with self.reporter.session():
+                    self._embed_task = None
+                    self._sync_units(units, origins, report, unreadable)
+                    self._rechunk_stale(report)
+                status = "done"
+            finally:
+                report.seconds = time.perf_counter() - t0
+                if self._cached is not None:
+                    report.passages_embedded = self._cached.stats.embedded
+                    report.embedding_cache_hits = self._cached.stats.hits
+                self.store.finish_run(report.run_id, status, report.as_dict(), report.seconds)
+            return report
 
     # --- steps ----------------------------------------------------------------------------------
 
@@ -147,7 +161,17 @@ class Ingestor:
         report.problems.append(f"{source}: {reason}")
         self.store.add_problem(report.run_id, source, reason)
 
-    def _sync_units(self, units: Sequence[SourceUnit], origins: Sequence[str], report: IngestReport) -> None:
+    def _failure(self, report: IngestReport, source: str, reason: str) -> None:
+        self._problem(report, source, reason)
+        report.failed.append(f"{source}: {reason}")
+
+    def _sync_units(
+        self,
+        units: Sequence[SourceUnit],
+        origins: Sequence[str],
+        report: IngestReport,
+        unreadable: Sequence[UnreadablePath] = (),
+    ) -> None:
         states = self.store.source_states()
         todo = []
         for unit in units:
@@ -186,6 +210,9 @@ class Ingestor:
         scanned = set(origins)
         for key, state in states.items():
             if state.origin in scanned and key not in seen:
+                if any(u.covers(state.origin, key) for u in unreadable):
+                    report.units_kept += 1
+                    continue
                 with self.store.transaction() as conn:
                     report.documents_removed += self.store.delete_source(conn, key)
                 report.units_removed += 1
@@ -204,7 +231,13 @@ class Ingestor:
             result = unit.load()
         except SourceError as err:
             report.units_failed += 1
-            self._problem(report, err.source, err.reason)
+            self._failure(report, err.source, err.reason)
+            return None
+        except Exception as exc:  # a loader bug or a library choking on hostile input: one unit fails
+            report.units_failed += 1
+            lines = str(exc).strip().splitlines()
+            reason = f"cannot load it: {type(exc).__name__}" + (f": {lines[0]}" if lines else "")
+            self._failure(report, unit.key, reason)
             return None
         for problem in result.problems:
             self._problem(report, problem.source, problem.reason)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
-from llmpilot import registry
-from llmpilot.generation.prompting import (
-    PromptTemplate,
-    build_citations,
-    load_template,
-    messages_for_generator,
-)
+from llmpilot import factory
+from llmpilot.generation.prompting import PromptTemplate, load_template, messages_for_generator
 from llmpilot.indexing import IndexSet, open_indexes
-from llmpilot.ingest import make_embedder, needs_embeddings
+from llmpilot.ingest import needs_embeddings
 from llmpilot.project import Project
 from llmpilot.protocols import Embedder, Generator
 from llmpilot.retrieval.retriever import Retriever
@@ -32,34 +29,103 @@ def retrieval_confidence(hits: Sequence[Hit]) -> float:
     return float(1.0 - math.exp(-keyword / 10.0))
 
 
-class AnswerStream:
-    """Iterate for text deltas; `sources` is known before the first delta, `answer()` after the last."""
+@dataclass(frozen=True)
+class Sampling:
+    """Per-request generation settings; None = the config's value. `stop` strings end the answer
+    (the stop string itself is not part of it)."""
 
-    def __init__(self, question: str, sources: list[Hit], deltas: Iterator[str], confidence: float) -> None:
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stop: tuple[str, ...] = ()
+
+
+class AnswerStream:
+    """Generation in flight. Iterate for text deltas; `sources` (the hits numbered as the model saw
+    them) are known before the first delta. `close()` stops generation and releases the generator
+    (a llama.cpp model is locked while a stream is open): call it when the reader goes away."""
+
+    def __init__(
+        self,
+        question: str,
+        sources: list[Hit],
+        deltas: Iterator[str],
+        *,
+        stop: Sequence[str] = (),
+        prompt_tokens: int = 0,
+        count_tokens: Callable[[str], int] | None = None,
+    ) -> None:
         self.question = question
         self.sources = sources
         self._deltas = deltas
+        self._stop = [s for s in stop if s]
         self._parts: list[str] = []
-        self._confidence = confidence
-        self._done = False
+        self._emitted = 0
+        self._chunks = 0
+        self._cancelled = threading.Event()
+        self.prompt_tokens = prompt_tokens
+        self._count_tokens = count_tokens
+        self.done = False
 
     def __iter__(self) -> Iterator[str]:
-        for delta in self._deltas:
-            self._parts.append(delta)
-            yield delta
-        self._done = True
+        try:
+            for delta in self._deltas:
+                if self._cancelled.is_set():
+                    break
+                self._chunks += 1
+                self._parts.append(delta)
+                text = "".join(self._parts)
+                cut = self._stop_at(text)
+                if cut is not None:
+                    self._parts = [text[:cut]]
+                    if cut > self._emitted:
+                        yield text[self._emitted : cut]
+                    self._emitted = cut
+                    break
+                # Hold back a tail that could be the start of a stop string.
+                safe = len(text) - self._held_back(text)
+                if safe > self._emitted:
+                    yield text[self._emitted : safe]
+                    self._emitted = safe
+            else:
+                text = "".join(self._parts)
+                if len(text) > self._emitted:
+                    yield text[self._emitted :]
+                    self._emitted = len(text)
+            self.done = True
+        finally:
+            self.close()
 
-    def answer(self) -> Answer:
-        if not self._done:
-            for _ in self:
-                pass
-        text = "".join(self._parts).strip()
-        return Answer(
-            text=text,
-            citations=build_citations(text, self.sources),
-            hits=self.sources,
-            confidence=self._confidence,
-        )
+    def _stop_at(self, text: str) -> int | None:
+        hits = [i for i in (text.find(s) for s in self._stop) if i >= 0]
+        return min(hits) if hits else None
+
+    def _held_back(self, text: str) -> int:
+        longest = 0
+        for stop in self._stop:
+            for n in range(min(len(stop) - 1, len(text)), 0, -1):
+                if text.endswith(stop[:n]):
+                    longest = max(longest, n)
+                    break
+        return longest
+
+    def cancel(self) -> None:
+        """Ask the stream to stop at the next delta (thread-safe; `close()` must still run)."""
+        self._cancelled.set()
+
+    def close(self) -> None:
+        close = getattr(self._deltas, "close", None)
+        if close is not None:
+            close()
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts).strip()
+
+    @property
+    def completion_tokens(self) -> int:
+        if self._count_tokens is not None and self._parts:
+            return self._count_tokens("".join(self._parts))
+        return self._chunks  # streamed chunks: one token each for llama.cpp and most servers
 
 
 class Pipeline:
@@ -83,7 +149,7 @@ class Pipeline:
     @property
     def embedder(self) -> Embedder | None:
         if self._embedder is None and needs_embeddings(self.cfg):
-            self._embedder = make_embedder(self.cfg)
+            self._embedder = factory.embedder(self.cfg.embedder)
         return self._embedder
 
     @property
@@ -106,12 +172,8 @@ class Pipeline:
     @property
     def generator(self) -> Generator:
         if self._generator is None:
-            gen_cfg = self.cfg.generator
-            if gen_cfg.model_path:
-                gen_cfg = gen_cfg.model_copy(
-                    update={"model_path": str(self.project.resolve(gen_cfg.model_path))}
-                )
-            self._generator = registry.generators.get(gen_cfg.name)(gen_cfg)
+            # model_path is already absolute: the project resolved it when it loaded the config.
+            self._generator = factory.generator(self.cfg.generator)
         return self._generator
 
     @property
@@ -127,17 +189,47 @@ class Pipeline:
         return self.retriever.retrieve_many(queries, k)
 
     def stream(
-        self, question: str, k: int | None = None, *, hits: Sequence[Hit] | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        hits: Sequence[Hit] | None = None,
+        sampling: Sampling | None = None,
     ) -> AnswerStream:
-        """Retrieve (unless `hits` were retrieved already, e.g. to decide on abstention) and generate."""
+        """Retrieve (unless `hits` were retrieved already, e.g. to decide on abstention) and start
+        generating. Raw generation only: `answering.Responder` turns it into an answer."""
         hits = self.search(question, k) if hits is None else list(hits)
+        sampling = sampling or Sampling()
         gen_cfg = self.cfg.generator
+        max_tokens = gen_cfg.max_tokens if sampling.max_tokens is None else sampling.max_tokens
+        temperature = gen_cfg.temperature if sampling.temperature is None else sampling.temperature
         generator = self.generator
         messages, used = messages_for_generator(
-            generator, self.template, question, hits, self.cfg.prompt.max_context_chars, gen_cfg.max_tokens
+            generator, self.template, question, hits, self.cfg.prompt.max_context_chars, max_tokens
         )
-        deltas = generator.stream(messages, max_tokens=gen_cfg.max_tokens, temperature=gen_cfg.temperature)
-        return AnswerStream(question, used, iter(deltas), retrieval_confidence(used))
+        count = getattr(generator, "count_tokens", None)
+        count_tokens = count if callable(count) else None
+        prompt_text = "\n".join(m["content"] for m in messages)
+        prompt_tokens = count_tokens(prompt_text) if count_tokens else estimate_tokens(prompt_text)
+        deltas = generator.stream(messages, max_tokens=max_tokens, temperature=temperature)
+        return AnswerStream(
+            question,
+            used,
+            iter(deltas),
+            stop=sampling.stop,
+            prompt_tokens=prompt_tokens,
+            count_tokens=count_tokens,
+        )
 
     def ask(self, question: str, k: int | None = None) -> Answer:
-        return self.stream(question, k).answer()
+        """The answer with the project's answer policy (what `llmpilot ask` and the server give)."""
+        from llmpilot.answering import Responder
+
+        return Responder(self).ask(question, k=k)
+
+
+def estimate_tokens(text: str) -> int:
+    """A token count for generators that expose no tokenizer (remote endpoints): about four
+    characters per token for English, one to two per Hangul syllable."""
+    hangul = sum(1 for ch in text if "\uac00" <= ch <= "\ud7a3")
+    return max(1, round(hangul * 0.8 + (len(text) - hangul) / 4)) if text else 0

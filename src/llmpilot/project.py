@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-from llmpilot.config import PipelineConfig, load_config
+from llmpilot.config import EmbedderConfig, GeneratorConfig, PipelineConfig, load_config
 from llmpilot.errors import ConfigError, LlmpilotError
 from llmpilot.store.db import Store
 
@@ -32,7 +33,7 @@ transforms:
   detect_language: true
 
 chunking:
-  method: recursive       # fixed | recursive | sentence
+  method: recursive       # fixed | recursive | sentence | a plugin's name (docs/PLUGINS.md)
   size: 800
   overlap: 100
   unit: chars             # chars | tokens
@@ -41,7 +42,7 @@ chunking:
 
 embedder:
   name: e5-small          # e5-small (multilingual) | minilm (English) | sentence-transformers | openai
-  model: null             # sentence-transformers: folder or hub id; openai: model name
+  model: null             # sentence-transformers: folder (relative to here) or hub id; openai: model name
   base_url: null          # openai: e.g. http://localhost:8000/v1
   api_key_env: null       # openai: name of the environment variable that holds the key
   batch_size: 32
@@ -88,10 +89,11 @@ prompt:
   template: default       # built-in name, or a template file path relative to this folder
   max_context_chars: 3000   # sources are also trimmed to fit the model's context window
 
-answer:                   # answer policy of `llmpilot serve` (docs/SERVING.md)
+answer:                   # the answer policy of ask, serve and answer scoring (docs/SERVING.md)
   abstain_below: 0.81     # retrieval confidence under which it abstains, no generation (tuned: e5-small)
   attribute_min_overlap: 0.5   # answers without [n]: cite a source holding this share of a sentence's tokens
   followups: 3            # suggested follow-up questions (0 = none)
+  condense: rules         # follow-ups in a conversation -> standalone search query: rules | generator | off
 """
 
 
@@ -127,18 +129,24 @@ class Project:
                 )
         else:
             path = location
-        return cls(root=path.parent, config=load_config(path), config_path=path)
+        root = path.parent
+        return cls(root=root, config=resolve_model_paths(load_config(path), root), config_path=path)
 
     @classmethod
     def from_config(cls, root: Path, config: PipelineConfig) -> Project:
-        """A project whose config is given in memory (benchmarks, tests); root holds store and indexes."""
+        """A project whose config is given in memory (benchmarks, tests); root holds store and indexes.
+        The config is used as given: `root` is a work folder, not where the config's paths are relative
+        to (resolve them with `resolve_model_paths` against the config file's folder)."""
         root = root.resolve()
         root.mkdir(parents=True, exist_ok=True)
         return cls(root=root, config=config, config_path=root / CONFIG_NAME)
 
     @property
     def store_url(self) -> str:
-        url = make_url(self.config.store)
+        try:
+            url = make_url(self.config.store)
+        except ArgumentError:
+            return self.config.store  # not a URL at all: Store.open says so, naming the setting
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             db = Path(url.database)
             if not db.is_absolute():
@@ -148,7 +156,7 @@ class Project:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store.open(self.store_url)
+            self._store = Store.open(self.store_url, setting=f"`store` in {self.config_path}")
         return self._store
 
     @property
@@ -163,3 +171,44 @@ class Project:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+# Model paths are resolved here, once, when a project loads its config: every component is then built
+# from absolute paths (llmpilot.factory), whatever the working directory of the process.
+
+
+def _under(root: Path, value: str) -> str:
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else root / path)
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("./", "../", "~", ".\\", "..\\")) or Path(value).is_absolute()
+
+
+def resolve_generator_paths(cfg: GeneratorConfig, root: Path) -> GeneratorConfig:
+    """`generator.model_path` (always a file path) made absolute against `root`."""
+    if cfg.model_path is None:
+        return cfg
+    return cfg.model_copy(update={"model_path": _under(root, cfg.model_path)})
+
+
+def resolve_embedder_paths(cfg: EmbedderConfig, root: Path) -> EmbedderConfig:
+    """`embedder.model` made absolute against `root` when it is a local path: written as one
+    (./, ../, ~) or naming something that exists under `root`. Hub ids and the model names of
+    remote servers (`base_url` set) are names, not paths, and stay as written."""
+    model = cfg.model
+    if model is None or cfg.base_url is not None:
+        return cfg
+    if not (_looks_like_path(model) or (root / model).exists()):
+        return cfg
+    return cfg.model_copy(update={"model": _under(root, model)})
+
+
+def resolve_model_paths(config: PipelineConfig, root: Path) -> PipelineConfig:
+    """`config` with its relative model paths resolved against the project folder `root`."""
+    generator = resolve_generator_paths(config.generator, root)
+    embedder = resolve_embedder_paths(config.embedder, root)
+    if generator is config.generator and embedder is config.embedder:
+        return config
+    return config.model_copy(update={"generator": generator, "embedder": embedder})

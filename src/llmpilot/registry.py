@@ -33,6 +33,10 @@ class Registry(Generic[T]):
         load_plugins()
         return sorted(self._factories)
 
+    def builtin_names(self) -> list[str]:
+        """Names registered by llmpilot itself (not by plugins or tests): each needs contract coverage."""
+        return [n for n in self.names() if self._factories[n].__module__.startswith("llmpilot.")]
+
     def get(self, name: str) -> Callable[..., T]:
         load_plugins()
         try:
@@ -57,7 +61,14 @@ def load_plugins() -> None:
     import llmpilot.components  # noqa: F401  (built-ins register on import)
 
     for ep in entry_points(group="llmpilot.components"):
-        ep.load()
+        try:
+            ep.load()
+        except Exception as exc:  # a broken plugin must not surface as a traceback from config loading
+            package = ep.dist.name if ep.dist is not None else "its package"
+            raise ConfigError(
+                f"llmpilot plugin {ep.name!r} ({ep.value}, from {package}) failed to load: "
+                f"{type(exc).__name__}: {exc}; fix it or uninstall {package}"
+            ) from exc
 
 
 # The registries of built-in stage kinds. Factories take the stage's config section.

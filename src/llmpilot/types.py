@@ -57,6 +57,12 @@ class Hit:
 
 @dataclass(frozen=True)
 class Citation:
+    """A numbered source as shown to a reader: `n` is the number the model saw ([n]).
+
+    `attributed` is True when the citation was assigned by lexical overlap after the fact rather
+    than written by the model as [n]; `snippet` is the part of the chunk that matches the question,
+    with `highlights` the character spans of the matched terms inside `snippet`."""
+
     n: int
     doc_id: str
     chunk_id: str
@@ -65,13 +71,46 @@ class Citation:
     start: int
     end: int
     score: float
+    attributed: bool = False
+    highlights: tuple[tuple[int, int], ...] = ()
+
+
+Lang = Literal["ko", "en"]
 
 
 @dataclass(frozen=True)
+class Usage:
+    """Tokens the generator read (the whole prompt) and wrote; zeros when it was not called."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
 class Answer:
+    """What every answer path returns (CLI, /api/ask, /v1, evaluation): made only by
+    `answering.Responder`, which applies the answer policy to what the generator wrote."""
+
+    question: str
+    lang: Lang
     text: str
     citations: list[Citation]
-    hits: list[Hit]
+    #: Every source numbered as the model saw it (1..n): what [n] refers to.
+    sources: list[Citation]
     confidence: float
-    abstained: bool = False
-    reason: str = ""
+    abstained: bool
+    reason: str
+    followups: list[str]
+    #: Distinct [n] markers dropped: out of range, or not found in the stored document.
+    invalid_citations: int = 0
+    #: Figures in the answer that no source shown to the model contains.
+    unsupported_numbers: list[str] = field(default_factory=list)
+    generated: bool = False
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    #: The query retrieval ran with (the condensed one for a follow-up in a conversation).
+    search_query: str = ""
+    usage: Usage = field(default_factory=Usage)

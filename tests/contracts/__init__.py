@@ -1,1 +1,2 @@
-"""Contract suites: every registered implementation of a protocol must pass the same tests."""
+"""Contract suites (llmpilot.testing) run on every built-in component; test_coverage.py checks that
+no registered built-in is left out."""

@@ -1,138 +1,44 @@
-"""Every vector index in the registry must pass these tests."""
+"""The vector index contract (llmpilot.testing.VectorIndexContract) on every built-in vector index,
+plus loading by manifest kind (`load_vector_index`), which only knows the built-ins."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from llmpilot.config import VectorIndexConfig
 from llmpilot.errors import StoreError
-from llmpilot.index.vector import create_vector_index, load_vector_index
-from llmpilot.protocols import VectorIndex
-from llmpilot.registry import vector_indexes
+from llmpilot.index.vector import load_vector_index
+from llmpilot.testing import VectorIndexContract
+from llmpilot.testing.vector_index import DIM, IDS, VECTORS, make_vector_index, unit_vectors
 
-DIM = 32
-
-
-def unit_vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
-    v = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    v /= np.linalg.norm(v, axis=1, keepdims=True)
-    return v
+#: The built-in vector indexes this module runs the contract on (tests/contracts/test_coverage.py checks it).
+COVERED = ["exact", "hnsw"]
 
 
-# Korean and English chunk ids: ids are opaque strings and must survive save/load.
-IDS = [f"문서-{i}.txt#{i % 3}" if i % 2 else f"doc-{i}.md#{i % 3}" for i in range(60)]
-VECTORS = unit_vectors(len(IDS))
+class TestBuiltinVectorIndexes(VectorIndexContract):
+    @pytest.fixture(params=COVERED)
+    def vector_index_kind(self, request: pytest.FixtureRequest) -> str:
+        return str(request.param)
 
 
-@pytest.fixture(params=vector_indexes.names())
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def make(kind: str, dim: int = DIM) -> VectorIndex:
-    index: VectorIndex = create_vector_index(VectorIndexConfig(kind=kind), dim)  # type: ignore[arg-type]
-    return index
-
-
-@pytest.fixture
-def index(kind: str) -> VectorIndex:
-    idx = make(kind)
-    idx.build(IDS, VECTORS)
-    return idx
-
-
-def test_builtin_kinds_are_registered() -> None:
-    assert {"exact", "hnsw"} <= set(vector_indexes.names())
-
-
-def test_satisfies_protocol(index: VectorIndex) -> None:
-    assert isinstance(index, VectorIndex)
-    assert len(index) == len(IDS)
-
-
-def test_each_vector_finds_itself_first(index: VectorIndex) -> None:
-    results = index.search(VECTORS, k=3)
-    assert [hits[0].id for hits in results] == IDS
-    assert all(abs(hits[0].score - 1.0) < 1e-4 for hits in results)
-
-
-def test_scores_are_inner_products_sorted_desc(index: VectorIndex) -> None:
-    queries = unit_vectors(5, seed=1)
-    for q, hits in zip(queries, index.search(queries, k=10), strict=True):
-        assert len(hits) == 10
-        scores = [h.score for h in hits]
-        assert scores == sorted(scores, reverse=True)
-        for h in hits:
-            assert h.score == pytest.approx(float(VECTORS[IDS.index(h.id)] @ q), abs=1e-4)
-
-
-def test_k_larger_than_corpus(index: VectorIndex) -> None:
-    [hits] = index.search(unit_vectors(1, seed=2), k=1000)
-    assert sorted(h.id for h in hits) == sorted(IDS)
-
-
-def test_no_queries(index: VectorIndex) -> None:
-    assert index.search(np.zeros((0, DIM), dtype=np.float32), k=5) == []
-
-
-def test_empty_index(kind: str, tmp_path: Path) -> None:
-    idx = make(kind)
-    idx.build([], np.zeros((0, DIM), dtype=np.float32))
-    assert len(idx) == 0
-    assert idx.search(unit_vectors(2), k=3) == [[], []]
-    idx.save(tmp_path / "empty")
-    loaded = load_vector_index(tmp_path / "empty")
-    assert len(loaded) == 0
-    assert loaded.search(unit_vectors(1), k=3) == [[]]
-
-
-def test_save_load_gives_identical_results(index: VectorIndex, kind: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", COVERED)
+def test_load_by_manifest_kind(kind: str, tmp_path: Path) -> None:
+    index = make_vector_index(kind)
+    index.build(IDS, VECTORS)
     index.save(tmp_path / "vec")
-    manifest = json.loads((tmp_path / "vec" / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["kind"] == kind and manifest["dim"] == DIM and manifest["count"] == len(IDS)
+    assert json.loads((tmp_path / "vec" / "manifest.json").read_text(encoding="utf-8"))["dim"] == DIM
     loaded = load_vector_index(tmp_path / "vec")
     assert type(loaded) is type(index)
-    assert len(loaded) == len(index)
     queries = unit_vectors(10, seed=3)
     assert loaded.search(queries, k=7) == index.search(queries, k=7)
-    assert type(index).load(tmp_path / "vec").search(queries, k=7) == index.search(queries, k=7)
 
 
-def test_rebuild_replaces_contents(index: VectorIndex) -> None:
-    index.build(["한 개"], VECTORS[:1])
-    assert len(index) == 1
-    assert [h.id for h in index.search(VECTORS[:2], k=5)[0]] == ["한 개"]
-
-
-def test_build_validates_input(kind: str) -> None:
-    idx = make(kind)
-    with pytest.raises(ValueError, match="dimension"):
-        idx.build(["a"], unit_vectors(1, dim=DIM + 1))
-    with pytest.raises(ValueError, match="2-D"):
-        idx.build(["a"], VECTORS[0])
-    with pytest.raises(ValueError, match="pair up"):
-        idx.build(["a", "b"], VECTORS[:3])
-    with pytest.raises(ValueError, match="duplicate ids"):
-        idx.build(["a", "b", "a"], VECTORS[:3])
-    bad = VECTORS[:2].copy()
-    bad[1, 3] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        idx.build(["a", "b"], bad)
-    assert len(idx) == 0  # a failed build leaves the index as it was
-
-
-def test_search_validates_input(index: VectorIndex) -> None:
-    with pytest.raises(ValueError, match="dimension"):
-        index.search(unit_vectors(1, dim=DIM - 1), k=3)
-    with pytest.raises(ValueError, match="k must be"):
-        index.search(unit_vectors(1), k=0)
-
-
-def test_load_errors_are_clear(index: VectorIndex, kind: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", COVERED)
+def test_load_errors_are_clear(kind: str, tmp_path: Path) -> None:
+    index = make_vector_index(kind)
+    index.build(IDS, VECTORS)
     with pytest.raises(StoreError, match=r"manifest\.json missing"):
         load_vector_index(tmp_path / "nowhere")
     index.save(tmp_path / "v")
@@ -146,20 +52,3 @@ def test_load_errors_are_clear(index: VectorIndex, kind: str, tmp_path: Path) ->
     (tmp_path / "w" / "ids.json").unlink()
     with pytest.raises(StoreError, match=r"ids\.json"):
         load_vector_index(tmp_path / "w")
-
-
-def test_recall_at_10_against_exact(kind: str) -> None:
-    """2,000 random unit vectors: approximate search must find >= 95% of the exact top 10."""
-    corpus = unit_vectors(2000, seed=10)
-    queries = unit_vectors(200, seed=11)
-    ids = [f"v{i}" for i in range(len(corpus))]
-    exact = make("exact")
-    exact.build(ids, corpus)
-    approx = make(kind)
-    approx.build(ids, corpus)
-    truth = exact.search(queries, k=10)
-    found = approx.search(queries, k=10)
-    recall = np.mean(
-        [len({h.id for h in t} & {h.id for h in f}) / 10 for t, f in zip(truth, found, strict=True)]
-    )
-    assert recall >= 0.95, f"{kind}: recall@10 {recall:.3f}"

@@ -2,9 +2,10 @@
 
 A small project (three sample-corpus files, real e5-small embeddings and the SmolLM2 generator)
 is ingested, an admin key created with the CLI, and the server started as a subprocess. The
-browser signs in, asks, watches the answer stream in, opens a citation, gives a thumbs-down and
-a correction, copies and regenerates, leaves while an answer streams, and the test finds every
-one of those signals in the project's SQLite store. Console errors fail the test.
+browser signs in, asks, watches the answer stream in, opens a citation (its snippet marks the
+question's terms), gives a thumbs-down and a correction, copies and regenerates, leaves while an
+answer streams, and the test finds every one of those signals in the project's SQLite store.
+Console errors fail the test.
 
 Set LLMPILOT_CHAT_SCREENSHOT=PATH to keep the chat screenshot (docs/chat-screenshot.png comes
 from this test that way).
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from llmpilot.snippets import default_terms
 from tests.conftest import free_port
 from tests.e2e.test_report_browser import CHROMEDRIVER, CHROMIUM, PNG_MAGIC, _smaller_png, start_browser
 
@@ -34,7 +36,10 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-        reason="Debian chromium/chromium-driver not installed: run scripts/install_browser.sh as root",
+        reason=(
+            "Debian chromium/chromium-driver not installed (/usr/bin/chromium, /usr/bin/chromedriver): "
+            "run `bash scripts/install_debian_deps.sh` as root (`make test` runs it when it is root)"
+        ),
     ),
 ]
 
@@ -231,7 +236,13 @@ def test_chat_streams_cites_and_stores_feedback(driver: Any, server: Server) -> 
     click(driver, chip)
     assert chip.get_attribute("aria-expanded") == "true" and panel.is_displayed()
     assert any(name in panel.text for name in DOCS)
-    assert panel.find_element("css selector", ".snippet").text.strip()
+    snippet = panel.find_element("css selector", ".snippet")
+    assert snippet.text.strip()
+    # The snippet is the part of the source that matches the question, its terms in <mark>s.
+    marks = [mark.text for mark in snippet.find_elements("css selector", "mark")]
+    assert marks, f"no highlighted term in the snippet {snippet.text!r}"
+    asked = {term.key for term in default_terms(QUESTION)}
+    assert all({t.key for t in default_terms(mark)} <= asked for mark in marks), (marks, asked)
 
     png = full_page_png(driver)
     assert png.startswith(PNG_MAGIC)

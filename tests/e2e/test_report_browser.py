@@ -27,7 +27,10 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-    reason="Debian chromium/chromium-driver not installed: run scripts/install_browser.sh as root",
+    reason=(
+        "Debian chromium/chromium-driver not installed (/usr/bin/chromium, /usr/bin/chromedriver): "
+        "run `bash scripts/install_debian_deps.sh` as root (`make test` runs it when it is root)"
+    ),
 )
 
 

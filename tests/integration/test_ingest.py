@@ -131,6 +131,9 @@ def test_corrupt_file_is_reported_and_the_run_finishes(tmp_path: Path) -> None:
     report = ingest(project, docs, HashingEmbedder())
     assert report.units_failed == 1 and report.units_loaded == 3
     assert any("broken.pdf" in p for p in report.problems)
+    # A whole file that did not load is a failure (the CLI exits 1), not a row-level warning.
+    assert [f.split(": ")[0] for f in report.failed] == [str(docs / "broken.pdf")]
+    assert report.warnings == []
     runs = project.store.runs("ingest")
     assert runs[-1]["status"] == "done"
 

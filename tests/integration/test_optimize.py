@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from llmpilot.cli import app
 from llmpilot.config import load_config
 from llmpilot.evaluation.datasets import load_dataset
-from llmpilot.optimization.evaluate import Evaluator, TrialResult
+from llmpilot.optimization.evaluate import Evaluator
+from llmpilot.optimization.results import StudyResult, TrialResult
 from llmpilot.optimization.search import Search, SearchSettings
 from llmpilot.optimization.space import SearchSpace
 
@@ -164,6 +165,63 @@ def test_killed_search_resumes_from_the_store(setup: tuple[Path, SearchSpace, Pa
     evaluator.close()
 
 
+def old_trial_row(result: TrialResult) -> str:
+    """A trial row exactly as `TrialLog.put` wrote it before TrialResult was a pydantic model."""
+    return json.dumps(
+        {
+            "trial_id": result.trial_id,
+            "config": result.config.model_dump(mode="json"),
+            "params": result.params,
+            "n_queries": result.n_queries,
+            "rung": result.rung,
+            "complete": result.complete,
+            "per_query": result.per_query,
+            "latency_ms_p50": result.latency_ms_p50,
+            "seconds": result.seconds,
+            "passages_embedded": result.passages_embedded,
+            "generation_ms_p50": result.generation_ms_p50,
+            "answers": result.answers,
+            "corpus_docs": result.corpus_docs,
+            "passages": result.passages,
+        },
+        ensure_ascii=False,
+    )
+
+
+def test_trials_saved_in_the_old_row_format_still_resume(setup: tuple[Path, SearchSpace, Path]) -> None:
+    from sqlalchemy import update
+
+    from llmpilot.store import schema
+
+    data, space, work = setup
+    evaluator = Evaluator(load_dataset(data), data, work)
+    search = Search(space, evaluator, SearchSettings(strategy="halving", min_queries=4, eta=3))
+    first = search.run()
+    # Rewrite every saved trial as the previous code wrote it.
+    with evaluator.store.transaction() as conn:
+        for result in first:
+            conn.execute(
+                update(schema.trials)
+                .where(
+                    schema.trials.c.study_id == search.study_id,
+                    schema.trials.c.trial_id == result.trial_id,
+                    schema.trials.c.n_queries == result.n_queries,
+                )
+                .values(result_json=old_trial_row(result))
+            )
+    evaluator.close()
+    evaluator = Evaluator(load_dataset(data), data, work)
+    again = Search(space, evaluator, SearchSettings(strategy="halving", min_queries=4, eta=3)).run()
+    assert evaluator.meter.trials_evaluated == 0  # every trial came from the store
+    assert all(r.extra.get("resumed") for r in again)
+    key = lambda r: (r.trial_id, r.n_queries)  # noqa: E731
+    assert sorted(map(key, again)) == sorted(map(key, first))
+    by_key = {key(r): r for r in first}
+    for r in again:
+        assert r.model_dump(exclude={"seconds"}) == by_key[key(r)].model_dump(exclude={"seconds"})
+    evaluator.close()
+
+
 def optimize_cli(data: Path, tmp_path: Path, work: Path, *options: str) -> tuple[Path, str]:
     """`llmpilot optimize` on the tiny dataset with SPACE; returns the output folder and the CLI output."""
     space_file = tmp_path / "space.yaml"
@@ -182,6 +240,7 @@ def test_cli_writes_best_yaml_results_and_report(
     out, output = optimize_cli(data, tmp_path, work, "--strategy", "grid")
     best = load_config(out / "best.yaml")
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert StudyResult.load(out / "results.json").best_trial().trial_id == results["best"]["trial_id"]
     assert len(results["trials"]) == 9
     top = next(t for t in results["trials"] if t["trial_id"] == results["best"]["trial_id"])
     assert best.retrieval.model_dump(mode="json") == top["config"]["retrieval"]

@@ -18,6 +18,7 @@ from llmpilot.config import GeneratorConfig
 from llmpilot.errors import ConfigError, DatasetError
 from llmpilot.evaluation.datasets import load_dataset
 from llmpilot.optimization.evaluate import Evaluator
+from llmpilot.optimization.results import StudyResult
 from llmpilot.optimization.run import optimize, with_answer_metrics
 from llmpilot.optimization.search import Search, SearchSettings
 from llmpilot.optimization.space import SearchSpace
@@ -63,8 +64,9 @@ class FirstSentenceOfFirstSource(_TestGenerator):
 
     def reply(self, messages: Sequence[dict[str, str]]) -> str:
         user = messages[-1]["content"]
-        body = user.split("[1]", 1)[1].split("\n", 2)[1]
-        return re.split(r"(?<=[.다])\s", body, maxsplit=1)[0]
+        # The line after the "[1] title" header, inside the <source> fence when the prompt has one.
+        lines = [ln for ln in user.split("[1]", 1)[1].split("\n")[1:] if ln.strip() != "<source>"]
+        return re.split(r"(?<=[.다])\s", lines[0], maxsplit=1)[0]
 
 
 @registry.generators.register("test-constant")
@@ -93,6 +95,8 @@ BASE = {
     "chunking": {"size": 400, "overlap": 0},
     "embedder": {"name": "hashing"},
     "retrieval": {"mode": "keyword", "top_k": 2},
+    # Tiny BM25 scores sit under the served abstain threshold: these tests compare generators.
+    "answer": {"abstain_below": 0.0},
 }
 
 
@@ -125,15 +129,17 @@ def test_optimizer_picks_the_generator_whose_answers_match_the_references(tmp_pa
     )
     assert out.selection.best.config.generator.name == "test-first-sentence"
     assert out.selection.best.mean("rougeL") > 0.9
-    loser = next(t for t in out.results["trials"] if t["config"]["generator"]["name"] == "test-constant")
-    assert loser["metrics"]["rougeL"]["mean"] < 0.2
+    loser = next(t for t in out.results.trials if t.config.generator.name == "test-constant")
+    assert loser.metrics["rougeL"].mean < 0.2
     # Default answer metrics were added because the space varies the generator; retrieval metrics stay.
-    metrics = set(out.results["trials"][0]["metrics"])
+    metrics = set(out.results.trials[0].metrics)
     assert {"rougeL", "chrf", "bertscore_f1", "ndcg@10"} <= metrics
-    best = next(t for t in out.results["trials"] if t["trial_id"] == out.results["best"]["trial_id"])
-    assert best["answers"]["q1"] == "The battery warranty lasts ten years."
-    assert best["generation_ms_p50"] is not None
-    assert out.results["compute"]["answers_generated"] == 2 * len(QUERIES)
+    best = out.results.best_trial()
+    assert best.answers["q1"] == "The battery warranty lasts ten years."
+    assert best.generation_ms_p50 is not None
+    assert out.results.compute.answers_generated == 2 * len(QUERIES)
+    # results.json is the model's JSON: it reads back into the same study.
+    assert StudyResult.load(out.results_json) == out.results
     html = out.report_html.read_text(encoding="utf-8")
     assert "generator.name" in html and "reference" in html
 
@@ -149,6 +155,21 @@ def test_answers_are_reused_when_trials_give_the_generator_identical_prompts(tmp
     assert FirstSentenceOfFirstSource.calls == len(QUERIES)
     assert evaluator.meter.answers_generated == len(QUERIES)
     assert results[0].answers == results[1].answers
+
+
+def test_trial_answers_go_through_the_answer_policy(tmp_path: Path) -> None:
+    """A trial scores what a user would read: with the served abstain threshold, weak retrieval
+    support abstains (the notice is scored, the generator is never called), exactly as `ask` would."""
+    data = write_qa_dataset(tmp_path / "qa")
+    sp = space(answer__abstain_below=[0.99], generator__name=["test-first-sentence"])
+    evaluator = Evaluator(load_dataset(data), data, tmp_path / "work", answer_metrics=("rougeL",))
+    FirstSentenceOfFirstSource.calls = 0
+    (result,) = Search(sp, evaluator, SearchSettings(strategy="grid", primary_metric="rougeL")).run()
+    assert FirstSentenceOfFirstSource.calls == 0
+    from llmpilot.answering import MESSAGES
+
+    assert result.answers and set(result.answers.values()) <= set(MESSAGES["abstain"].values())
+    assert result.mean("rougeL") < 0.2
 
 
 def test_prompt_template_is_a_search_dimension(tmp_path: Path) -> None:

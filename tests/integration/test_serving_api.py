@@ -343,6 +343,95 @@ def test_chat_completion_stream_chunks(client: TestClient, keys: Keys) -> None:
     assert "Saturday" in "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
 
 
+def test_chat_completion_honours_sampling_and_counts_usage(
+    client: TestClient, keys: Keys, generator: FakeGenerator
+) -> None:
+    body = {
+        "model": "manuals",
+        "messages": [{"role": "user", "content": QUESTION}],
+        "temperature": 0.3,
+        "max_tokens": 40,
+        "stop": ["[9]"],  # the fake writes "<sentence> [1] [9]": the answer ends before it
+        "n": 1,
+        "top_p": 1,
+    }
+    reply = client.post("/v1/chat/completions", headers=auth(keys.acme_user), json=body)
+    assert reply.status_code == 200, reply.text
+    assert generator.last_settings == (40, 0.3)
+    text = reply.json()["choices"][0]["message"]["content"]
+    assert "Saturday" in text and "[9]" not in text
+    assert reply.json()["llmpilot"]["invalid_citations"] == 0  # [9] was never written
+    usage = reply.json()["usage"]
+    assert usage["prompt_tokens"] > 50 and usage["completion_tokens"] > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+    streamed = client.post(
+        "/v1/chat/completions",
+        headers=auth(keys.acme_user),
+        json={**body, "stream": True, "stream_options": {"include_usage": True}},
+    ).text
+    chunks = [json.loads(x.removeprefix("data: ")) for x in streamed.split("\n\n") if x.startswith("data: {")]
+    assert "[9]" not in "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"n": 2}, "n"),
+        ({"top_p": 0.5}, "top_p"),
+        ({"presence_penalty": 1.0}, "presence_penalty"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"logprobs": True}, "logprobs"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"max_tokens": 10**7}, "max_tokens"),
+        ({"temperature": 5}, "temperature"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ],
+)
+def test_chat_completion_rejects_what_it_cannot_honour_with_a_400(
+    client: TestClient, keys: Keys, extra: dict[str, Any], field: str
+) -> None:
+    body = {"model": "manuals", "messages": [{"role": "user", "content": QUESTION}], **extra}
+    error = assert_error(client.post("/v1/chat/completions", headers=auth(keys.acme_user), json=body), 400)
+    assert field in error["error"]["message"]
+
+
+def test_follow_ups_are_searched_with_the_conversation(client: TestClient, keys: Keys) -> None:
+    history = [
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": "On Saturday from 10:00 to 14:00."},
+    ]
+    follow_up = {"question": "And on Sunday?", "generate": False}
+    alone = client.post("/api/ask", headers=auth(keys.acme_user), json=follow_up).json()
+    assert alone["search_query"] == "And on Sunday?"
+    asked = client.post(
+        "/api/ask", headers=auth(keys.acme_user), json={**follow_up, "history": history}
+    ).json()
+    assert "Sunday" in asked["search_query"] and "phone support" in asked["search_query"].lower()
+    assert asked["sources"][0]["doc_id"].endswith("support.txt")
+    chat = {"model": "manuals", "messages": [*history, {"role": "user", "content": "And on Sunday?"}]}
+    reply = client.post("/v1/chat/completions", headers=auth(keys.acme_user), json=chat).json()
+    assert reply["llmpilot"]["condensed_by"] == "rules"
+    assert reply["llmpilot"]["search_query"] == asked["search_query"]
+    bad = {**follow_up, "history": [{"role": "system", "content": "obey"}]}
+    assert_error(client.post("/api/ask", headers=auth(keys.acme_user), json=bad), 422)
+
+
+def test_question_length_is_one_rule_and_never_truncated(client: TestClient, keys: Keys) -> None:
+    long_question = QUESTION + " " + "x" * 4000
+    chat = {"model": "manuals", "messages": [{"role": "user", "content": long_question}]}
+    error = assert_error(client.post("/v1/chat/completions", headers=auth(keys.acme_user), json=chat), 400)
+    assert "4000" in error["error"]["message"] and "truncated" in error["error"]["message"]
+    ask = client.post("/api/ask", headers=auth(keys.acme_user), json={"question": long_question})
+    assert_error(ask, 422)
+    at_limit = QUESTION + " " + "x" * (4000 - len(QUESTION) - 1)
+    ok = client.post("/api/ask", headers=auth(keys.acme_user), json={"question": at_limit, "generate": False})
+    assert ok.status_code == 200
+    chat["messages"][0]["content"] = at_limit
+    assert client.post("/v1/chat/completions", headers=auth(keys.acme_user), json=chat).status_code == 200
+
+
 # --- limits and CORS ----------------------------------------------------------------------------
 
 
@@ -447,12 +536,15 @@ def test_openapi_spec_is_valid_and_documents_the_contract(client: TestClient) ->
 
 
 def test_streamed_trace_exists_from_meta_and_keeps_an_abandoned_answer(app: FastAPI, keys: Keys) -> None:
-    from llmpilot.serving.api import ask_events
+    from llmpilot.serving.api import ask_format
+    from llmpilot.serving.streaming import answer_events
 
     state = app.state.llmpilot
     collection = state.collection("acme", None)
     run = collection.start(QUESTION, k=None, lang=None, generate=True)
-    events = ask_events(state, collection, run, "trace-abandoned")
+    events = answer_events(
+        state, collection, run, "trace-abandoned", "api/ask", ask_format("trace-abandoned")
+    )
     assert next(events).startswith("event: meta")
     assert state.store.has_trace("acme", "trace-abandoned")  # feedback can refer to it already
     assert state.store.add_feedback("acme", "trace-abandoned", "abandoned") is not None

@@ -144,7 +144,10 @@ def test_eval_score_cli(tmp_path: Path) -> None:
     assert "bleu_corpus" in result.output and "chrf_corpus" in result.output
 
 
-@pytest.mark.skipif(not am.WORDNET_DIR.exists(), reason="Debian wordnet-base not installed")
+@pytest.mark.skipif(
+    not am.WORDNET_DIR.exists(),
+    reason="Debian wordnet-base not installed: run `bash scripts/install_debian_deps.sh` as root",
+)
 def test_meteor_uses_wordnet_synonyms_and_handles_korean() -> None:
     from nltk.translate.meteor_score import _enum_wordnetsyn_match
 

@@ -20,7 +20,7 @@ from llmpilot.answering import (
     verify_citations,
 )
 from llmpilot.config import AnswerConfig, PipelineConfig
-from llmpilot.pipeline import AnswerStream
+from llmpilot.pipeline import AnswerStream, Sampling
 from llmpilot.types import Chunk, Hit
 
 DOCS = {
@@ -135,7 +135,12 @@ class FakePipeline:
         return self.hits
 
     def stream(
-        self, question: str, k: int | None = None, *, hits: Sequence[Hit] | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        hits: Sequence[Hit] | None = None,
+        sampling: Sampling | None = None,
     ) -> AnswerStream:
         self.generated += 1
         used = list(hits or self.hits)
@@ -143,7 +148,7 @@ class FakePipeline:
         def deltas() -> Iterator[str]:
             yield from (w + " " for w in self.answer.split(" ") if w)
 
-        return AnswerStream(question, used, deltas(), 0.9)
+        return AnswerStream(question, used, deltas(), stop=sampling.stop if sampling else ())
 
 
 def responder(pipeline: FakePipeline, **policy: Any) -> Responder:

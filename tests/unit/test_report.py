@@ -1,7 +1,8 @@
 """report.html from results.json dicts: self-contained, offline, escaped, Korean intact.
 
-`make_results` builds realistic results (the schema `llmpilot optimize` writes) from per-query
-scores with real bootstrap CIs and paired tests; the browser test reuses it.
+`make_results` builds realistic results (the results.json layout `llmpilot optimize` writes, as a
+dict) from per-query scores with real bootstrap CIs and paired tests; the browser test reuses it.
+`build_html` validates such a dict into a `StudyResult`, as it does a results.json read from disk.
 """
 
 from __future__ import annotations
@@ -206,21 +207,27 @@ def make_results(n_trials: int = 30, strategy: str = "grid") -> dict[str, Any]:
             "latency_ms_p50": cheap["latency_ms_p50"],
             "p_value": 0.061,
         }
+    compute = {
+        "trials_evaluated": len(trials),
+        "query_evaluations": sum(t["n_queries"] for t in trials),
+        "trial_seconds": round(sum(t["seconds"] for t in trials), 3),
+        "passages_embedded": 1680,
+        "queries_embedded": 80,
+        "answers_generated": 0,
+    }
     return {
         "dataset": "autorag-ko",
+        "dataset_dir": "/data/autorag-ko",
         "space_file": "examples/space-ko.yaml",
         "strategy": strategy,
+        "settings": {"strategy": strategy, "primary_metric": "ndcg@10", "eta": 3, "answer_metrics": []},
         "primary_metric": "ndcg@10",
         "created": "2026-11-25T08:00:00+00:00",
         "seconds": 42.5,
-        "compute": {
-            "passages_embedded": 1680,
-            "queries_embedded": 80,
-            "trials_evaluated": len(trials),
-            "query_evaluations": sum(t["n_queries"] for t in trials),
-        },
+        "compute": {**compute, "this_run": {k: v for k, v in compute.items() if k != "trial_seconds"}},
+        "candidates": len(space),
         "trials": trials,
-        "best": {"trial_id": best["trial_id"]},
+        "best": {"trial_id": best["trial_id"], "n_queries": best["n_queries"], "params": best["params"]},
         "runner_up": {"trial_id": runner_up["trial_id"]} if runner_up else None,
         "significance": significance,
         "cheapest_not_worse": cheapest if runner_up else None,
@@ -351,10 +358,8 @@ def test_results_without_a_complete_trial_give_a_clear_error() -> None:
 
 
 def test_short_param_names_stay_unique() -> None:
-    trials = [
-        {"params": {"index.keyword.tokenizer": "ko", "chunking.tokenizer": "kiwi", "retrieval.mode": "x"}}
-    ]
-    assert [(k.key, k.short) for k in param_keys(trials)] == [
+    params = [{"index.keyword.tokenizer": "ko", "chunking.tokenizer": "kiwi", "retrieval.mode": "x"}]
+    assert [(k.key, k.short) for k in param_keys(params)] == [
         ("index.keyword.tokenizer", "keyword.tokenizer"),
         ("chunking.tokenizer", "chunking.tokenizer"),
         ("retrieval.mode", "mode"),

@@ -1,5 +1,6 @@
-"""Retrieval metrics: hand-computed cases, and parity with pytrec_eval (trec_eval) on random runs
-(Korean ids, graded qrels, ties, empty and missing rankings) and on a real BM25 run over SciFact."""
+"""Retrieval metrics (the one module, llmpilot.evaluation.retrieval_metrics): hand-computed cases,
+and parity with pytrec_eval (trec_eval) on random runs (Korean ids, graded qrels, ties, empty and
+missing rankings) and on a real BM25 run over SciFact."""
 
 import math
 import random
@@ -8,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from llmpilot.evaluation import metrics as legacy
 from llmpilot.evaluation.retrieval_metrics import (
     METRICS,
     average_precision_at_k,
@@ -155,13 +155,38 @@ def test_edge_cases() -> None:
         evaluate_retrieval({}, {})
 
 
-def test_agrees_with_the_existing_metrics_module() -> None:
-    qrels, run = random_case(3)
-    ranked = {q: rank_scored(r) for q, r in run.items()}
-    ours = evaluate_retrieval(ranked, qrels, ks=(10, 100), metrics=("ndcg", "recall", "mrr"))
-    old = legacy.evaluate_run(ranked, qrels, ndcg_ks=(10, 100), recall_ks=(10, 100), mrr_ks=(10, 100))
-    for name, value in old.items():
-        assert ours.mean[name] == pytest.approx(value, abs=1e-12), name
+def test_hand_computed_binary_ndcg() -> None:
+    rel = {"d1": 1, "d3": 1}
+    # hits at ranks 1 and 3: DCG = 1 + 1/log2(4); IDCG = 1 + 1/log2(3)
+    expected = (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3))
+    assert ndcg_at_k(["d1", "d2", "d3"], rel, 10) == pytest.approx(expected)
+    assert ndcg_at_k(["d2", "d4"], rel, 10) == 0.0
+    assert ndcg_at_k(["d1", "d3"], rel, 10) == pytest.approx(1.0)
+    assert ndcg_at_k(["x", "d1"], rel, 1) == 0.0
+
+
+def test_graded_ndcg_uses_gains() -> None:
+    rel = {"a": 2, "b": 1}
+    assert ndcg_at_k(["b", "a"], rel, 10) == pytest.approx((1 + 2 / math.log2(3)) / (2 + 1 / math.log2(3)))
+
+
+def test_recall_and_mrr_at_cutoffs() -> None:
+    rel = {"한국어-문서": 1, "b": 1}
+    assert recall_at_k(["x", "한국어-문서"], rel, 10) == 0.5
+    assert recall_at_k(["x", "한국어-문서"], rel, 1) == 0.0
+    assert mrr_at_k(["x", "y", "b"], rel, 10) == pytest.approx(1 / 3)
+    assert mrr_at_k(["x", "y", "b"], rel, 2) == 0.0
+
+
+def test_missing_queries_score_zero_and_duplicates_count_once() -> None:
+    qrels = {"q1": {"a": 1}, "q2": {"b": 1}}
+    scores = evaluate_retrieval(
+        {"q1": ["a", "a", "c"]}, qrels, ks=(10, 100), metrics=("ndcg", "recall", "mrr")
+    )
+    assert scores.mean["ndcg@10"] == pytest.approx(0.5)
+    assert scores.mean["recall@100"] == pytest.approx(0.5)
+    assert scores.mean["mrr@10"] == pytest.approx(0.5)
+    assert scores.per_query["q2"] == {name: 0.0 for name in scores.per_query["q2"]}
 
 
 @pytest.mark.skipif(not SCIFACT.exists(), reason="shared data not beside the repo")

@@ -18,7 +18,9 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from llmpilot.serving.schemas import ReportList, TraceList
 from llmpilot.serving.ui import STATIC_DIR, i18n, mount_ui
 from llmpilot.serving.ui.pages import safe_next
 from llmpilot.serving.ui.render import fmt_pct, fmt_time
@@ -28,7 +30,7 @@ HOSTILE = '<img src=x onerror="alert(1)"> & </td>'
 KEYS = {"k-admin": ("acme", "admin"), "k-user": ("acme", "user")}
 TRACE = {
     "trace_id": "t-1",
-    "created_at": 1_700_000_000.0,
+    "created_at": "2023-11-14T22:13:20+00:00",
     "collection": "demo",
     "question": HOSTILE,
     "answer": "보증 기간은 10년입니다 [1].",
@@ -76,7 +78,8 @@ def fake_api(*, traces_status: int = 200) -> tuple[FastAPI, dict[str, int]]:
         calls["traces"] += 1
         if traces_status != 200:
             return _error(traces_status, "store unavailable")
-        return admin_refusal(request) or {"items": [TRACE, {"trace_id": "t-2", "question": "bare"}]}
+        bare = {**TRACE, "trace_id": "t-2", "question": "bare", "created_at": None, "n_feedback": 0}
+        return admin_refusal(request) or {"items": [TRACE, bare]}
 
     @app.get("/api/traces/{trace_id}")
     async def trace(request: Request, trace_id: str) -> Any:
@@ -84,8 +87,21 @@ def fake_api(*, traces_status: int = 200) -> tuple[FastAPI, dict[str, int]]:
             return refusal
         if trace_id != "t-1":
             return _error(404, "no such trace")
-        feedback = [{"id": 1, "trace_id": "t-1", "signal": "correction", "correction": "열두 해"}]
-        return {**TRACE, "citations": [CITATION], "sources": [CITATION], "feedback": feedback}
+        feedback = [
+            {
+                "id": 1,
+                "trace_id": "t-1",
+                "signal": "correction",
+                "rating": None,
+                "comment": None,
+                "correction": "열두 해",
+                "created_at": None,
+                "question": TRACE["question"],
+                "answer": TRACE["answer"],
+            }
+        ]
+        detail = {"reason": "", "details": {}, "config_hash": "h"}
+        return {**TRACE, **detail, "citations": [CITATION], "sources": [CITATION], "feedback": feedback}
 
     @app.get("/api/feedback")
     async def feedback(request: Request) -> Any:
@@ -314,16 +330,37 @@ def test_css_has_hangul_fallback_and_no_external_resources() -> None:
 # ---- view helpers ---------------------------------------------------------------------------
 
 
-def test_rows_tolerate_missing_or_odd_fields() -> None:
-    rows = trace_rows({"items": [{"trace_id": "x", "latency_ms": "n/a", "confidence": "high"}, "junk"]})
-    assert len(rows) == 1
+def test_rows_come_from_the_api_schemas() -> None:
+    traces = TraceList.model_validate(
+        {
+            "items": [
+                {
+                    "trace_id": "x",
+                    "created_at": None,
+                    "collection": "c",
+                    "question": "q",
+                    "answer": "a",
+                    "abstained": False,
+                    "confidence": float("nan"),
+                    "latency_ms": {"retrieve": 1.5, "generate": 0.0, "total": float("inf")},
+                    "n_feedback": 2,
+                }
+            ]
+        }
+    )
+    rows = trace_rows(traces)
+    assert len(rows) == 1 and rows[0]["n_feedback"] == 2
+    # Non-finite numbers are not drawn as bars or percentages.
     assert rows[0]["confidence"] is None and rows[0]["latency"] == {
-        "retrieve": None,
-        "generate": None,
+        "retrieve": 1.5,
+        "generate": 0.0,
         "total": None,
     }
-    assert latency_scale(rows) == 0.0
-    assert trace_rows(None) == [] and report_rows({"items": [{"url": "//evil"}]}) == []
+    assert latency_scale(rows) == 1.5
+    assert trace_rows(None) == []
+    assert report_rows(ReportList.model_validate({"items": [{"name": "x", "url": "//evil"}]})) == []
+    with pytest.raises(ValidationError):  # an odd API answer is refused, not half-shown
+        TraceList.model_validate({"items": [{"trace_id": "x", "latency_ms": "n/a"}, "junk"]})
     assert fmt_time("not a date") == "not a date" and fmt_time(None) == ""
     assert fmt_pct(1.7) == "100%" and fmt_pct(None) == ""
 
@@ -378,3 +415,52 @@ def test_sse_parser_gives_the_same_events_for_any_chunking() -> None:
     ]
     for run in runs:
         assert run == {"events": expected, "rest": "event: delta\ndata: unfinished"}
+
+
+@needs_node
+def test_snippet_highlights_split_by_code_point_and_ignore_bad_spans() -> None:
+    # The server's spans count code points (Python offsets); JS strings count UTF-16 units, so an
+    # emoji before a term would shift a naive slice by one.
+    cases = [
+        ("…반품 기간은 14일입니다", [[1, 3], [4, 6]]),
+        ("\U0001f600 warranty <b>&amp;</b>", [[2, 10]]),
+        ("보증 10년", [[0, 2], [1, 3], [5, 9], [-1, 1], [2, 2], "x", [0.5, 1], None]),
+        ("보증 10년", "not a list"),
+        ("", []),
+    ]
+    program = f"""
+    const {{ segments }} = require({json.dumps(str(STATIC_DIR / "highlight.js"))});
+    console.log(JSON.stringify({json.dumps(cases)}.map(([text, spans]) => segments(text, spans))));
+    """
+    proc = subprocess.run([str(NODE), "-e", program], capture_output=True, text=True, timeout=30, check=True)
+    got = json.loads(proc.stdout)
+    assert got == [
+        [
+            {"text": "…", "mark": False},
+            {"text": "반품", "mark": True},
+            {"text": " ", "mark": False},
+            {"text": "기간", "mark": True},
+            {"text": "은 14일입니다", "mark": False},
+        ],
+        [
+            {"text": "\U0001f600 ", "mark": False},
+            {"text": "warranty", "mark": True},
+            {"text": " <b>&amp;</b>", "mark": False},  # text, to become a text node
+        ],
+        # Overlapping, empty, out-of-range, non-integer and malformed spans are skipped.
+        [{"text": "보증", "mark": True}, {"text": " 10년", "mark": False}],
+        [{"text": "보증 10년", "mark": False}],
+        [{"text": "", "mark": False}],
+    ]
+
+
+def test_chat_page_loads_the_highlighter_before_the_chat_script(
+    app_calls: tuple[FastAPI, dict[str, int]],
+) -> None:
+    page = client_for(app_calls[0], "k-user").get("/").text
+    scripts = re.findall(r'<script src="/ui-static/(\w+)\.js" defer></script>', page)
+    assert scripts.index("highlight") < scripts.index("chat")
+    chat = (STATIC_DIR / "chat.js").read_text(encoding="utf-8")
+    assert "highlightNodes(c.snippet" in chat  # the chip's snippet goes through the highlighter
+    highlighter = (STATIC_DIR / "highlight.js").read_text(encoding="utf-8")
+    assert 'createElement("mark")' in highlighter and "textContent" in highlighter

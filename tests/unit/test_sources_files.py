@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,61 @@ def test_fingerprint_changes_with_content(tmp_path: Path) -> None:
     assert before != after
 
 
+# --- hostile paths: each is reported by name and the rest is still found -----------------------------
+
+
+def test_symlink_loops_are_reported_not_raised(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("good", encoding="utf-8")
+    (docs / "loop.txt").symlink_to("loop.txt")  # points at itself
+    named_loop = tmp_path / "self"
+    named_loop.symlink_to("self")
+    found = discover_files([docs, named_loop])
+    assert [u.key for u in found.units] == ["docs/good.txt"]
+    assert [e.source for e in found.errors] == [str(docs / "loop.txt"), str(named_loop)]
+    assert all("symlink loop" in e.reason for e in found.errors)
+
+
+def test_names_that_are_not_utf8_are_reported_with_escapes(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("good", encoding="utf-8")
+    raw_root = os.fsencode(docs)
+    Path(os.fsdecode(raw_root + b"/caf\xe9.txt")).write_text("latin-1 name", encoding="utf-8")
+    bad_folder = Path(os.fsdecode(raw_root + b"/r\xe9sum\xe9s"))
+    bad_folder.mkdir()
+    (bad_folder / "inside.txt").write_text("inside", encoding="utf-8")
+    found = discover_files([docs])
+    assert [u.key for u in found.units] == ["docs/good.txt"]
+    # Sources are printable, storable text: the raw bytes appear as \xNN escapes.
+    shown = sorted(e.source for e in found.errors)
+    assert shown == [f"{docs}/caf\\xe9.txt", f"{docs}/r\\xe9sum\\xe9s"]
+    assert all("not valid UTF-8" in e.reason for e in found.errors)
+    for error in found.errors:
+        str(error).encode("utf-8")  # no lone surrogates left
+
+
+@pytest.mark.timeout(60)  # reading the FIFO would block forever: fail instead of hanging the suite
+def test_a_fifo_named_like_a_document_is_skipped_not_read(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("good", encoding="utf-8")
+    os.mkfifo(docs / "x.txt")
+    os.mkfifo(tmp_path / "named.md")
+    found = discover_files([docs, tmp_path / "named.md"])
+    assert [u.key for u in found.units] == ["docs/good.txt"]
+    assert [e.source for e in found.errors] == [str(docs / "x.txt"), str(tmp_path / "named.md")]
+    assert all("not a regular file" in e.reason for e in found.errors)
+
+
+@pytest.mark.timeout(60)
+def test_loading_refuses_a_fifo_swapped_in_after_discovery(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "late.txt")
+    with pytest.raises(SourceError, match="not a regular file"):
+        load_file(tmp_path / "late.txt", "late.txt")
+
+
 def test_supported_extensions() -> None:
     assert {
         ".txt",
@@ -194,6 +250,14 @@ def test_markdown_title_skips_code_fences_and_reads_setext() -> None:
     assert markdown_title("```bash\n# not a title\n```\n\n보증 정책\n=====\n\n본문") == "보증 정책"
     assert markdown_title("no headings here") == ""
     assert markdown_title("# [Docs](http://x) `v2`") == "Docs v2"
+
+
+def test_markdown_front_matter_nested_too_deeply_is_kept_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "deep.md"
+    path.write_text("---\na: " + "[" * 5000 + "]" * 5000 + "\n---\n# Title\n\nBody.\n", "utf-8")
+    # Unparseable front matter stays in the text, as invalid YAML does; the file still loads.
+    doc = load_one(path).documents[0]
+    assert doc.text.startswith("---\na: [[[") and doc.text.endswith("# Title\n\nBody.\n")
 
 
 # --- html -------------------------------------------------------------------------------------------
@@ -417,3 +481,62 @@ def test_jsonl_bad_line_is_a_problem_and_the_rest_loads(tmp_path: Path) -> None:
     assert "not valid JSON" in result.problems[0].reason
     assert "fields: id, summary" in result.problems[1].reason
     assert str(result.problems[0]).startswith(f"{path}:2: not valid JSON")
+
+
+def test_jsonl_lone_surrogate_escape_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_text(
+        '{"id": "a", "text": "fine"}\n{"id": "b", "text": "bad \\ud800 half"}\n', encoding="utf-8"
+    )
+    result = load_one(path)
+    assert [d.id for d in result.documents] == ["data.jsonl#a"]
+    assert [p.source for p in result.problems] == [f"{path}:2"]
+    assert "lone surrogate" in result.problems[0].reason
+
+
+def test_empty_jsonl_is_reported_by_name(tmp_path: Path) -> None:
+    for name, content in (("empty.jsonl", ""), ("blank.jsonl", "\n  \n")):
+        path = tmp_path / name
+        path.write_text(content, encoding="utf-8")
+        result = load_one(path)
+        assert result.documents == []
+        assert [p.source for p in result.problems] == [str(path)]
+        assert "empty JSONL file" in result.problems[0].reason
+
+
+def test_csv_with_a_header_only_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text("id,text\n", encoding="utf-8")
+    result = load_one(path)
+    assert result.documents == []
+    assert [p.source for p in result.problems] == [str(path)]
+    assert "no rows" in result.problems[0].reason
+
+
+def test_csv_unterminated_quote_names_the_line_and_later_rows_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "faq.csv"
+    path.write_text('id,text\n1,one\n2,"two never closed\n3,three\n4,four\n', encoding="utf-8")
+    result = load_one(path)
+    # The stray quote would otherwise swallow rows 3 and 4 into row 2's text.
+    assert [(d.id, d.text) for d in result.documents] == [
+        ("faq.csv#1", "one"),
+        ("faq.csv#3", "three"),
+        ("faq.csv#4", "four"),
+    ]
+    assert [p.source for p in result.problems] == [f"{path}:3"]
+    assert "never closed" in result.problems[0].reason and "lines 3-5" in result.problems[0].reason
+
+
+def test_csv_multiline_quoted_cells_are_not_mistaken_for_unterminated(tmp_path: Path) -> None:
+    path = tmp_path / "faq.csv"
+    path.write_text('id,text\n1,"line one\nline two"\n2,"last\nrow"\n', encoding="utf-8")
+    result = load_one(path)
+    assert [d.text for d in result.documents] == ["line one\nline two", "last\nrow"]
+    assert result.problems == []
+
+
+def test_csv_header_with_unterminated_quote_is_a_source_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text('id,"text\n1,one\n', encoding="utf-8")
+    with pytest.raises(SourceError, match=r"CSV header \(line 1\).*never closed"):
+        load_one(path)

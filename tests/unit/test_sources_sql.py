@@ -116,3 +116,40 @@ def test_invalid_url_and_empty_query() -> None:
         sql_unit("not a url at all", "SELECT 1", text_column="t", id_column="i")
     with pytest.raises(SourceError, match="query is empty"):
         sql_unit("sqlite://", "  ", text_column="t", id_column="i")
+
+
+def test_binary_values_are_skipped_and_reported_not_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "files.sqlite"
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE docs (id INTEGER, title BLOB, body BLOB)")
+        conn.executemany(
+            "INSERT INTO docs VALUES (?, ?, ?)",
+            [
+                (1, "Manual", "Plain text body."),
+                (2, b"\xff\xd8 jpeg", "Text with a binary title."),
+                (3, "Scan", png),
+                (4, "Bytes", "UTF-8 text stored as a BLOB: 보증".encode()),
+            ],
+        )
+    unit = sql_unit(
+        f"sqlite:///{path}",
+        "SELECT id, title, body FROM docs ORDER BY id",
+        text_column="body",
+        id_column="id",
+        title_column="title",
+    )
+    result = unit.load()
+    # Row 3's PNG bytes are not text: skipped, not ingested as U+FFFD soup.
+    assert [(d.id, d.title, d.text) for d in result.documents] == [
+        ("sql:1", "Manual", "Plain text body."),
+        ("sql:2", "", "Text with a binary title."),
+        ("sql:4", "Bytes", "UTF-8 text stored as a BLOB: 보증"),
+    ]
+    assert all("\ufffd" not in d.text + d.title for d in result.documents)
+    reasons = sorted(p.reason for p in result.problems)
+    assert len(reasons) == 2
+    assert reasons[0].startswith("column 'body' holds binary data") and "rows 3" in reasons[0]
+    assert "skipped" in reasons[0]
+    assert reasons[1].startswith("column 'title' holds binary data") and "rows 2" in reasons[1]
+    assert "titles were left empty" in reasons[1]

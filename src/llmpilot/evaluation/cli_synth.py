@@ -24,10 +24,11 @@ def register(app: typer.Typer) -> None:
         """Draft question/answer pairs from documents, marked synthetic, passage spans as ground truth."""
         from rich.console import Console
 
-        from llmpilot import registry
+        from llmpilot import factory
         from llmpilot.config import PipelineConfig, load_config
         from llmpilot.evaluation.datasets import load_dataset
         from llmpilot.evaluation.synth import synthesize
+        from llmpilot.project import resolve_generator_paths
         from llmpilot.sources.files import discover_files
         from llmpilot.transforms import TransformPipeline
 
@@ -38,7 +39,9 @@ def register(app: typer.Typer) -> None:
             found = discover_files(sources)
             transforms = TransformPipeline(cfg.transforms)
             docs = [transforms.apply(d) for u in found.units for d in u.load().documents]
-        generator = registry.generators.get(cfg.generator.name)(cfg.generator)
+        # Model paths in a config file are relative to its folder, as in a project.
+        base = config.parent if config else Path()
+        generator = factory.generator(resolve_generator_paths(cfg.generator, base))
         report = synthesize(docs, cfg, generator, out, n=n, seed=seed)
         console = Console()
         console.print(f"wrote {report.written} synthetic questions to {out} ({len(report.skipped)} skipped)")

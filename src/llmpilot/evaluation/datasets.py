@@ -34,6 +34,12 @@ class RetrievalDataset:
     spans: dict[str, dict[str, list[tuple[int, int]]]] = field(default_factory=dict)
 
 
+_NO_QUERIES = (
+    '{path}: no queries (the file is empty); add one JSON object per line, {{"id": "q1", "text": "…"}}, '
+    "with a judgment for each in qrels.jsonl"
+)
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
         handle = path.open(encoding="utf-8")
@@ -90,10 +96,16 @@ def _spans(value: Any, path: Path, lineno: int, doc_len: int) -> list[tuple[int,
 
 
 def load_dataset(
-    folder: Path, *, max_queries: int | None = None, include_unjudged: bool = False
+    folder: Path,
+    *,
+    max_queries: int | None = None,
+    include_unjudged: bool = False,
+    for_retrieval: bool = False,
 ) -> RetrievalDataset:
     """Load a dataset folder. Queries without qrels are left out unless `include_unjudged` (a
-    QA-only dataset, with answers but no qrels, is still good for generation metrics)."""
+    QA-only dataset, with answers but no qrels, is still good for generation metrics).
+    `for_retrieval`: the dataset will be scored on retrieval, so an empty corpus, no queries or no
+    judged query is an error that names the file, raised before any work starts."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(
@@ -111,6 +123,12 @@ def load_dataset(
         title = str(row.get("title") or "")
         corpus.append(Document(id=doc_id, text=text, title=title, source=f"{path}:{lineno}"))
 
+    if for_retrieval and not corpus:
+        raise DatasetError(
+            f"{path}: no documents (the file is empty); retrieval needs a corpus to search: add one JSON "
+            'object per line, {"id": "d1", "title": "…", "text": "…"}'
+        )
+
     queries: list[Query] = []
     path = folder / "queries.jsonl"
     for lineno, row in _read_jsonl(path):
@@ -121,6 +139,10 @@ def load_dataset(
             Query(id=_field(row, "id", path, lineno), text=_field(row, "text", path, lineno), answers=answers)
         )
 
+    queries_path = path
+    if for_retrieval and not queries:
+        raise DatasetError(_NO_QUERIES.format(path=queries_path))
+
     qrels: dict[str, dict[str, int]] = {}
     spans: dict[str, dict[str, list[tuple[int, int]]]] = {}
     doc_lengths = {d.id: len(d.text) for d in corpus}
@@ -129,6 +151,8 @@ def load_dataset(
     for lineno, row in _read_jsonl(path):
         qid = _field(row, "query_id", path, lineno)
         did = _field(row, "doc_id", path, lineno)
+        if not query_ids:  # the judgments are fine: the queries they judge are missing
+            raise DatasetError(_NO_QUERIES.format(path=queries_path))
         if qid not in query_ids:
             raise DatasetError(f"{path}:{lineno}: unknown query_id {qid!r} (not in queries.jsonl)")
         if did not in seen:
@@ -141,6 +165,12 @@ def load_dataset(
         if row.get("spans") is not None:
             spans.setdefault(qid, {})[did] = _spans(row["spans"], path, lineno, doc_lengths[did])
 
+    if for_retrieval and not qrels:
+        raise DatasetError(
+            f"{path}: no relevance judgments (the file is empty), so no query can be scored; add one "
+            'JSON object per line, {"query_id": "q1", "doc_id": "d1", "score": 1}, for the queries in '
+            f"{queries_path.name}"
+        )
     if not include_unjudged:
         queries = [q for q in queries if q.id in qrels]
     if max_queries is not None:

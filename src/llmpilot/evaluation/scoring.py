@@ -28,13 +28,13 @@ from llmpilot.evaluation import answer_metrics, token_scores
 from llmpilot.evaluation.bootstrap import bootstrap_ci
 from llmpilot.evaluation.datasets import RetrievalDataset
 from llmpilot.evaluation.judge import CRITERIA, judge
+from llmpilot.evaluation.metric_names import SENTENCE_METRICS
 from llmpilot.protocols import Embedder, Generator
 
 #: Corpus-level metrics (one score over all predictions, no per-query values) and what they score.
 _CORPUS_KIND: dict[str, answer_metrics.CorpusMetric] = {"bleu_corpus": "bleu", "chrf_corpus": "chrf"}
 CORPUS_METRICS = tuple(_CORPUS_KIND)
 #: Metrics with one value per answer (what an optimization trial can average, too).
-SENTENCE_METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "meteor", "bertscore_f1", "moverscore")
 TEXT_METRICS = (*SENTENCE_METRICS, *CORPUS_METRICS)
 
 

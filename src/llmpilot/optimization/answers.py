@@ -15,11 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmpilot import registry
+from llmpilot import factory
+from llmpilot.answering import Responder, TextLookup, Tokenize, question_language
 from llmpilot.config import GeneratorConfig, PipelineConfig, stable_hash
 from llmpilot.errors import ConfigError
-from llmpilot.evaluation.scoring import SENTENCE_METRICS
+from llmpilot.evaluation.metric_names import SENTENCE_METRICS
 from llmpilot.generation.prompting import PromptTemplate, load_template, messages_for_generator
+from llmpilot.pipeline import retrieval_confidence
+from llmpilot.project import resolve_generator_paths
 from llmpilot.protocols import Generator
 from llmpilot.types import Hit
 
@@ -46,31 +49,34 @@ def check_answer_metrics(names: Sequence[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class GeneratedAnswer:
+    #: What a user would read: the generator's text after the answer policy (`Responder.judge`).
     text: str
     seconds: float
     #: Whether this call reused an answer generated earlier in the run for identical messages.
     reused: bool
+    #: The policy abstained (weak retrieval support or an empty answer); `text` is the notice.
+    abstained: bool = False
 
 
 class AnswerGenerator:
     """Answers for trials: one loaded generator per generator config, memoized answers."""
 
-    def __init__(self, project_root: Path) -> None:
+    def __init__(self, project_root: Path, texts: TextLookup) -> None:
         self.project_root = project_root
+        #: Stored document texts by id: the policy verifies citations against them.
+        self._texts = texts
         self._generators: dict[str, Generator] = {}
         self._templates: dict[str, PromptTemplate] = {}
         self._memo: dict[str, tuple[str, float]] = {}
+        self._tokenize: Tokenize | None = None
         self.generated = 0
 
     def generator(self, cfg: GeneratorConfig) -> Generator:
         key = cfg.model_dump_json()
         if key not in self._generators:
-            if cfg.model_path:
-                path = Path(cfg.model_path).expanduser()
-                cfg = cfg.model_copy(
-                    update={"model_path": str(path if path.is_absolute() else self.project_root / path)}
-                )
-            self._generators[key] = registry.generators.get(cfg.name)(cfg)
+            # A space is not a project: its relative model paths resolve against the study folder,
+            # with the rule projects use.
+            self._generators[key] = factory.generator(resolve_generator_paths(cfg, self.project_root))
         return self._generators[key]
 
     def template(self, spec: str) -> PromptTemplate:
@@ -79,9 +85,17 @@ class AnswerGenerator:
         return self._templates[spec]
 
     def answer(self, cfg: PipelineConfig, question: str, hits: Sequence[Hit]) -> GeneratedAnswer:
+        """The answer a user would get from this trial's config: through the same policy as
+        `llmpilot ask` and the server (abstention, citation verification), so scores measure it."""
+        policy = Responder.for_scoring(cfg.answer, self._texts, self.tokenize)
+        lang = question_language(question)
+        reason = policy.abstain_reason(hits, retrieval_confidence(hits), lang)
+        if reason:  # no generation: the reader sees the abstention notice
+            shown = policy.judge(question, hits, None, lang=lang, abstain_reason=reason)
+            return GeneratedAnswer(shown.text, 0.0, reused=False, abstained=True)
         gen_cfg = cfg.generator
         generator = self.generator(gen_cfg)
-        messages, _used = messages_for_generator(
+        messages, used = messages_for_generator(
             generator,
             self.template(cfg.prompt.template),
             question,
@@ -91,12 +105,20 @@ class AnswerGenerator:
         )
         semantic = gen_cfg.model_dump(mode="json", exclude=_NON_SEMANTIC)
         key = stable_hash({"generator": semantic, "messages": messages})
-        if key in self._memo:
-            text, seconds = self._memo[key]
-            return GeneratedAnswer(text, seconds, reused=True)
-        t0 = time.perf_counter()
-        text = generator.generate(messages, max_tokens=gen_cfg.max_tokens, temperature=gen_cfg.temperature)
-        seconds = time.perf_counter() - t0
-        self._memo[key] = (text.strip(), seconds)
-        self.generated += 1
-        return GeneratedAnswer(text.strip(), seconds, reused=False)
+        reused = key in self._memo
+        if reused:
+            raw, seconds = self._memo[key]
+        else:
+            t0 = time.perf_counter()
+            raw = generator.generate(messages, max_tokens=gen_cfg.max_tokens, temperature=gen_cfg.temperature)
+            seconds = time.perf_counter() - t0
+            self._memo[key] = (raw, seconds)
+            self.generated += 1
+        shown = policy.judge(question, used, raw, lang=lang)
+        return GeneratedAnswer(shown.text, seconds, reused=reused, abstained=shown.abstained)
+
+    @property
+    def tokenize(self) -> Tokenize:
+        if self._tokenize is None:
+            self._tokenize = factory.tokenizer("auto")
+        return self._tokenize

@@ -11,18 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from llmpilot.errors import ModelNotAvailableError
 from llmpilot.evaluation.datasets import Query, load_dataset
-from llmpilot.optimization.evaluate import Evaluator, TrialResult
-from llmpilot.optimization.search import BatchRunner, trial_from_json, trial_to_json
+from llmpilot.extras import requires_extra
+from llmpilot.optimization.evaluate import Evaluator
+from llmpilot.optimization.results import TrialResult
+from llmpilot.optimization.search import BatchRunner, RunnerFactory
 from llmpilot.optimization.space import Candidate
 
 
 def _ray() -> Any:
-    try:
+    with requires_extra("optimize", "Running trials on Ray (--workers, --ray-address)"):
         import ray
-    except ImportError:
-        raise ModelNotAvailableError("parallel trials need Ray: `pip install ray`") from None
     return ray
 
 
@@ -47,7 +46,7 @@ class _Worker:
             trial_id=trial_id,
             params=params,
         )
-        return trial_to_json(result)
+        return result.model_dump(mode="json")
 
 
 def ray_runner(
@@ -82,9 +81,20 @@ def ray_runner(
             )
         results = []
         for (_candidate, _queries, rung), data in zip(batch, ray.get(futures), strict=True):
-            result = trial_from_json({**data, "rung": rung})
+            result = TrialResult.model_validate({**data, "rung": rung})
             result.extra = {"worker": "ray"}
             results.append(result)
         return results
 
     return run
+
+
+def runner_factory(workers: int | None = None, address: str | None = None) -> RunnerFactory | None:
+    """Ray actors when a worker count or a cluster address is given; None runs trials in process."""
+    if not workers and not address:
+        return None
+
+    def factory(evaluator: Evaluator) -> BatchRunner:
+        return ray_runner(evaluator, workers=workers, address=address)
+
+    return factory

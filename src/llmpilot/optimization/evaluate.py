@@ -17,16 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from llmpilot import factory
 from llmpilot.config import PipelineConfig
 from llmpilot.embedding.cache import CachedEmbedder
 from llmpilot.errors import DatasetError
 from llmpilot.evaluation.datasets import Query, RetrievalDataset
 from llmpilot.evaluation.retrieval_metrics import score_query
-from llmpilot.evaluation.scoring import score_answers
 from llmpilot.hashing import text_hash
 from llmpilot.indexing import IndexSet, open_indexes
-from llmpilot.ingest import Ingestor, make_embedder, needs_embeddings
+from llmpilot.ingest import Ingestor, needs_embeddings
 from llmpilot.optimization.answers import AnswerGenerator, check_answer_metrics
+from llmpilot.optimization.results import TrialResult
 from llmpilot.project import Project
 from llmpilot.protocols import Embedder
 from llmpilot.retrieval.retriever import Retriever, rank_documents
@@ -50,33 +51,6 @@ class ComputeMeter:
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
-
-
-@dataclass
-class TrialResult:
-    trial_id: str
-    config: PipelineConfig
-    params: dict[str, object]
-    n_queries: int
-    per_query: dict[str, dict[str, float]]
-    #: End to end per query: retrieval p50, plus generation p50 when answers are evaluated.
-    latency_ms_p50: float
-    seconds: float
-    passages_embedded: int = 0
-    rung: int = 0
-    complete: bool = False
-    #: Query id -> generated answer (answer-evaluating trials only).
-    answers: dict[str, str] = field(default_factory=dict)
-    generation_ms_p50: float | None = None
-    #: Documents in the corpus the trial was scored on (fewer than the dataset's on a sample).
-    corpus_docs: int | None = None
-    #: Passages (chunks) in the index the trial searched.
-    passages: int | None = None
-    extra: dict[str, object] = field(default_factory=dict)
-
-    def mean(self, metric: str) -> float:
-        values = list(self.per_query[metric].values())
-        return float(np.mean(values)) if values else 0.0
 
 
 class QueryVectorCache:
@@ -179,7 +153,7 @@ class Evaluator:
         self._unit = dataset_unit(dataset, dataset_dir, corpus_fingerprint)
         self._embedders: dict[str, QueryVectorCache] = {}
         self._prepared: dict[tuple[str, bool], _Prepared] = {}
-        self.answerer = AnswerGenerator(self.root) if self.answer_metrics else None
+        self.answerer = AnswerGenerator(self.root, self._stored_texts) if self.answer_metrics else None
         #: A corpus sample's evaluator embeds through the full study's cache (and counts real calls).
         self.shared_cache = shared_cache
         if self.answer_metrics and not any(q.answers for q in dataset.queries):
@@ -191,6 +165,11 @@ class Evaluator:
     def close(self) -> None:
         self.store.close()
 
+    def _stored_texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """Document texts as stored (after transforms): what chunk offsets and citations refer to."""
+        docs = self.store.documents(list(dict.fromkeys(doc_ids)))
+        return {d.document.id: d.document.text for d in docs}
+
     def project(self, cfg: PipelineConfig) -> Project:
         cfg = cfg.model_copy(update={"store": f"sqlite:///{self.root / 'bench.db'}"})
         return Project(root=self.root, config=cfg, config_path=self.root / "llmpilot.yaml", _store=self.store)
@@ -200,7 +179,7 @@ class Evaluator:
             return None
         key = cfg.embedder.model_dump_json()
         if key not in self._embedders:
-            self._embedders[key] = QueryVectorCache(make_embedder(cfg), self.meter)
+            self._embedders[key] = QueryVectorCache(factory.embedder(cfg.embedder), self.meter)
         return self._embedders[key]
 
     def prepare(self, cfg: PipelineConfig) -> _Prepared:
@@ -298,6 +277,9 @@ class Evaluator:
             texts[query.id] = generated.text
             times.append(generated.seconds * 1000)
             self.meter.answers_generated += 0 if generated.reused else 1
+        # Imported here: answer metrics need the `eval` extra; retrieval-only runs do not.
+        from llmpilot.evaluation.scoring import score_answers
+
         rows = score_answers(
             [texts[q.id] for q in answered], [q.answers for q in answered], self.answer_metrics
         )

@@ -1,9 +1,9 @@
 """report.html for an optimization (or one-config evaluation) run.
 
 One self-contained file that renders offline: plotly's JS is inlined once, nothing is fetched.
-Input is the results.json dict that optimization/run.py writes; every string from it goes
-through jinja2's autoescape in the page and html.escape in chart labels, because query texts,
-snippets and parameter values are user data and may contain markup.
+Input is the study's `StudyResult` (or a results.json dict, validated into one); every string from
+it goes through jinja2's autoescape in the page and html.escape in chart labels, because query
+texts, snippets and parameter values are user data and may contain markup.
 """
 
 from __future__ import annotations
@@ -12,15 +12,20 @@ import html
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import plotly.graph_objects as go
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from plotly.offline import get_plotlyjs
 
 from llmpilot.errors import LlmpilotError
+from llmpilot.extras import requires_extra
+from llmpilot.optimization.results import StudyResult, TrialRef, TrialResult
+
+with requires_extra("eval", "The evaluation report (report.html)"):
+    import plotly.graph_objects as go
+    from plotly.offline import get_plotlyjs
 
 TOP_N = 15  # trials in the CI chart
 # Korean must render: the CJK fonts Debian/macOS/Windows ship, then generic fallbacks.
@@ -59,11 +64,11 @@ def fmt(value: Any, digits: int = 4) -> str:
     return f"{number:.{digits}f}" if math.isfinite(number) else MISSING
 
 
-def param_keys(trials: list[dict[str, Any]]) -> list[ParamKey]:
+def param_keys(params: Iterable[Mapping[str, Any]]) -> list[ParamKey]:
     """The varied keys in first-seen order, each with the shortest dotted suffix that is unique."""
     keys: list[str] = []
-    for trial in trials:
-        keys.extend(k for k in trial.get("params", {}) if k not in keys)
+    for trial_params in params:
+        keys.extend(k for k in trial_params if k not in keys)
     out = []
     for key in keys:
         parts = key.split(".")
@@ -95,8 +100,8 @@ def values_line(params: dict[str, Any], keys: list[ParamKey]) -> str:
     return " · ".join(shown) if shown else "single config"
 
 
-def _mean(trial: dict[str, Any], metric: str) -> float:
-    return float(trial["metrics"][metric]["mean"])
+def _mean(trial: TrialResult, metric: str) -> float:
+    return trial.metrics[metric].mean
 
 
 def _natural(value: str) -> tuple[int, float, str]:
@@ -109,50 +114,49 @@ def _natural(value: str) -> tuple[int, float, str]:
         return (1, 0.0, value)
 
 
-def _final_trials(trials: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+def _rank_key(trial: TrialResult, metric: str) -> tuple[float, float, str]:
+    return (-_mean(trial, metric), trial.latency_ms_p50, trial.trial_id)
+
+
+def _final_trials(trials: list[TrialResult], metric: str) -> list[TrialResult]:
     """Complete trials, one per trial_id, ranked by the primary metric then latency."""
-    by_id: dict[str, dict[str, Any]] = {}
+    by_id: dict[str, TrialResult] = {}
     for trial in trials:
-        if trial.get("complete") and metric in trial.get("metrics", {}):
-            by_id[trial["trial_id"]] = trial
-    return sorted(
-        by_id.values(), key=lambda t: (-_mean(t, metric), t.get("latency_ms_p50") or 0.0, t["trial_id"])
-    )
+        if trial.complete and metric in trial.metrics:
+            by_id[trial.trial_id] = trial
+    return sorted(by_id.values(), key=lambda t: _rank_key(t, metric))
 
 
-def _stopped_early(trials: list[dict[str, Any]], final_ids: set[str], metric: str) -> list[dict[str, Any]]:
+def _stopped_early(trials: list[TrialResult], final_ids: set[str], metric: str) -> list[TrialResult]:
     """Trials that never reached all queries (halving dropped them), at the last rung each reached."""
-    last: dict[str, dict[str, Any]] = {}
+    last: dict[str, TrialResult] = {}
     for trial in trials:
-        tid = trial["trial_id"]
-        if tid in final_ids or trial.get("complete") or metric not in trial.get("metrics", {}):
+        tid = trial.trial_id
+        if tid in final_ids or trial.complete or metric not in trial.metrics:
             continue
-        if tid not in last or trial.get("n_queries", 0) >= last[tid].get("n_queries", 0):
+        if tid not in last or trial.n_queries >= last[tid].n_queries:
             last[tid] = trial
-    return sorted(last.values(), key=lambda t: (-t.get("n_queries", 0), -_mean(t, metric), t["trial_id"]))
+    return sorted(last.values(), key=lambda t: (-t.n_queries, -_mean(t, metric), t.trial_id))
 
 
 def comparable_population(
-    trials: list[dict[str, Any]], final: list[dict[str, Any]], metric: str
-) -> tuple[list[dict[str, Any]], int]:
+    trials: list[TrialResult], final: list[TrialResult], metric: str
+) -> tuple[list[TrialResult], int]:
     """The most configs scored on the same queries, and how many queries that was.
 
     Grid, random and greedy score every config on all queries: that is `final`. Halving leaves only
     a few complete configs, but its first rung scored every config on the same query prefix, so
     per-parameter effects and the latency trade-off are drawn from there. Ties go to more queries.
     """
-    by_n: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+    by_n: dict[int, dict[str, TrialResult]] = defaultdict(dict)
     for trial in trials:
-        if metric in trial.get("metrics", {}):
-            by_n[int(trial.get("n_queries", 0))][trial["trial_id"]] = trial
-    n_all = int(final[0].get("n_queries", 0))
+        if metric in trial.metrics:
+            by_n[trial.n_queries][trial.trial_id] = trial
+    n_all = final[0].n_queries
     widest = max(by_n, key=lambda n: (len(by_n[n]), n))
     if len(by_n[widest]) <= len(final):
         return final, n_all
-    ranked = sorted(
-        by_n[widest].values(),
-        key=lambda t: (-_mean(t, metric), t.get("latency_ms_p50") or 0.0, t["trial_id"]),
-    )
+    ranked = sorted(by_n[widest].values(), key=lambda t: _rank_key(t, metric))
     return ranked, widest
 
 
@@ -173,20 +177,21 @@ def _fig_html(fig: go.Figure, height: int) -> str:
     return out
 
 
-def _color(trial: dict[str, Any], best_id: str, cheap_id: str | None) -> str:
-    if trial["trial_id"] == best_id:
+def _color(trial: TrialResult, best_id: str, cheap_id: str | None) -> str:
+    if trial.trial_id == best_id:
         return BEST_COLOR
-    return CHEAP_COLOR if trial["trial_id"] == cheap_id else OTHER_COLOR
+    return CHEAP_COLOR if trial.trial_id == cheap_id else OTHER_COLOR
 
 
 def ci_chart(
-    final: list[dict[str, Any]], metric: str, keys: list[ParamKey], best_id: str, cheap_id: str | None
+    final: list[TrialResult], metric: str, keys: list[ParamKey], best_id: str, cheap_id: str | None
 ) -> str:
     """The top configs as points with their 95% CI as error bars, best on top."""
     top = final[:TOP_N]
-    ys = [html.escape(f"#{i + 1}  {values_line(t['params'], keys)}") for i, t in enumerate(top)]
+    ys = [html.escape(f"#{i + 1}  {values_line(t.params, keys)}") for i, t in enumerate(top)]
     means = [_mean(t, metric) for t in top]
-    labels = [html.escape(label(t["params"], keys)) for t in top]
+    cis = [t.metrics[metric] for t in top]
+    labels = [html.escape(label(t.params, keys)) for t in top]
     fig = go.Figure(
         go.Scatter(
             x=means,
@@ -196,14 +201,14 @@ def ci_chart(
             error_x={
                 "type": "data",
                 "symmetric": False,
-                "array": [t["metrics"][metric]["ci_high"] - m for t, m in zip(top, means, strict=True)],
-                "arrayminus": [m - t["metrics"][metric]["ci_low"] for t, m in zip(top, means, strict=True)],
+                "array": [c.ci_high - m for c, m in zip(cis, means, strict=True)],
+                "arrayminus": [m - c.ci_low for c, m in zip(cis, means, strict=True)],
                 "thickness": 2,
                 "width": 6,
                 "color": "#57606a",
             },
             text=labels,
-            customdata=[[t["metrics"][metric]["ci_low"], t["metrics"][metric]["ci_high"]] for t in top],
+            customdata=[[c.ci_low, c.ci_high] for c in cis],
             hovertemplate="%{text}<br>%{x:.4f} [%{customdata[0]:.4f}, %{customdata[1]:.4f}]<extra></extra>",
         )
     )
@@ -213,14 +218,14 @@ def ci_chart(
 
 
 def effect_charts(
-    final: list[dict[str, Any]], metric: str, keys: list[ParamKey], y_title: str
+    final: list[TrialResult], metric: str, keys: list[ParamKey], y_title: str
 ) -> list[tuple[str, str]]:
     """Per varied parameter: the primary metric of comparable trials grouped by its value."""
     charts = []
     for key in keys:
         groups: dict[str, list[float]] = defaultdict(list)
         for trial in final:
-            value = trial["params"].get(key.key)
+            value = trial.params.get(key.key)
             groups[NOT_USED if value is None else value_text(value)].append(_mean(trial, metric))
         if len(groups) < 2:
             continue  # nothing to compare: every complete trial used the same value
@@ -247,10 +252,10 @@ def effect_charts(
     return charts
 
 
-def _pareto(final: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+def _pareto(final: list[TrialResult], metric: str) -> list[TrialResult]:
     """Configs no other config beats on both latency and quality, in latency order."""
     front, best_so_far = [], -math.inf
-    for trial in sorted(final, key=lambda t: (t["latency_ms_p50"], -_mean(t, metric))):
+    for trial in sorted(final, key=lambda t: (t.latency_ms_p50, -_mean(t, metric))):
         if _mean(trial, metric) > best_so_far:
             front.append(trial)
             best_so_far = _mean(trial, metric)
@@ -258,7 +263,7 @@ def _pareto(final: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
 
 
 def tradeoff_chart(
-    final: list[dict[str, Any]],
+    final: list[TrialResult],
     metric: str,
     keys: list[ParamKey],
     best_id: str,
@@ -269,7 +274,7 @@ def tradeoff_chart(
     fig = go.Figure(
         [
             go.Scatter(
-                x=[t["latency_ms_p50"] for t in front],
+                x=[t.latency_ms_p50 for t in front],
                 y=[_mean(t, metric) for t in front],
                 mode="lines",
                 line={"color": "#8c959f", "dash": "dot", "shape": "hv"},
@@ -277,21 +282,21 @@ def tradeoff_chart(
                 hoverinfo="skip",
             ),
             go.Scatter(
-                x=[t["latency_ms_p50"] for t in final],
+                x=[t.latency_ms_p50 for t in final],
                 y=[_mean(t, metric) for t in final],
                 mode="markers",
                 name="configs",
                 marker={
-                    "size": [14 if t["trial_id"] in (best_id, cheap_id) else 9 for t in final],
+                    "size": [14 if t.trial_id in (best_id, cheap_id) else 9 for t in final],
                     "color": [_color(t, best_id, cheap_id) for t in final],
                     "line": {"width": 1, "color": "white"},
                 },
-                text=[f"#{i + 1} {html.escape(label(t['params'], keys))}" for i, t in enumerate(final)],
+                text=[f"#{i + 1} {html.escape(label(t.params, keys))}" for i, t in enumerate(final)],
                 hovertemplate="%{text}<br>%{x:.1f} ms, %{y:.4f}<extra></extra>",
             ),
         ]
     )
-    latencies = [t["latency_ms_p50"] for t in final if t["latency_ms_p50"] is not None]
+    latencies = [t.latency_ms_p50 for t in final]
     # Keyword-only and hybrid configs differ by 100x in latency: a log axis keeps both readable.
     log = bool(latencies) and min(latencies) > 0 and max(latencies) / min(latencies) > 20
     fig.update_xaxes(
@@ -299,7 +304,7 @@ def tradeoff_chart(
     )
     fig.update_yaxes(title=y_title)
     fig.update_layout(showlegend=False)
-    by_id = {t["trial_id"]: t for t in final}
+    by_id = {t.trial_id: t for t in final}
     notes = [(best_id, "best", BEST_COLOR, -28)]
     if cheap_id and cheap_id != best_id:  # below its point: the cheap config usually sits under the best
         notes.append((cheap_id, "cheapest not worse", CHEAP_COLOR, 28))
@@ -307,7 +312,7 @@ def tradeoff_chart(
         if tid not in by_id:
             continue
         trial = by_id[tid]
-        x = trial["latency_ms_p50"]
+        x = trial.latency_ms_p50
         fig.add_annotation(
             x=math.log10(x) if log else x,
             y=_mean(trial, metric),
@@ -324,67 +329,73 @@ def tradeoff_chart(
 # ---------------------------------------------------------------- page
 
 
-def _find(final: list[dict[str, Any]], ref: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not ref:
+def _find(final: list[TrialResult], ref: TrialRef | None) -> TrialResult | None:
+    if ref is None:
         return None
-    return next((t for t in final if t["trial_id"] == ref.get("trial_id")), None)
+    return next((t for t in final if t.trial_id == ref.trial_id), None)
 
 
-def build_html(results: dict[str, Any]) -> str:
-    metric = results["primary_metric"]
-    trials = results.get("trials") or []
+def _study(results: StudyResult | Mapping[str, Any]) -> StudyResult:
+    """A results.json dict (e.g. one read from disk) is validated into the model first."""
+    return results if isinstance(results, StudyResult) else StudyResult.from_dict(results)
+
+
+def build_html(results: StudyResult | Mapping[str, Any]) -> str:
+    study = _study(results)
+    metric = study.primary_metric
+    trials = study.trials
     final = _final_trials(trials, metric)
     if not final:
         raise LlmpilotError(
             f"results: no trial has complete=true with a '{metric}' metric; "
             "the report needs at least one config scored on all queries"
         )
-    best = _find(final, results.get("best")) or final[0]
-    runner_up = _find(final, results.get("runner_up"))
-    cheap_ref = results.get("cheapest_not_worse")
+    best = _find(final, study.best) or final[0]
+    runner_up = _find(final, study.runner_up)
+    cheap_ref = study.cheapest_not_worse
     cheap = _find(final, cheap_ref)
-    cheap_id = cheap["trial_id"] if cheap else None
-    keys = param_keys(trials)
-    other_metrics = [m for m in best["metrics"] if m != metric]
-    stopped = _stopped_early(trials, {t["trial_id"] for t in final}, metric)
+    cheap_id = cheap.trial_id if cheap else None
+    keys = param_keys(t.params for t in trials)
+    other_metrics = [m for m in best.metrics if m != metric]
+    stopped = _stopped_early(trials, {t.trial_id for t in final}, metric)
     population, population_n = comparable_population(trials, final, metric)
     y_title = metric if population is final else f"{metric} on the first {population_n} queries"
     # One config has nothing to trade off: the chart would be a lone dot on an arbitrary axis.
     tradeoff = (
-        tradeoff_chart(population, metric, keys, best["trial_id"], cheap_id, y_title)
+        tradeoff_chart(population, metric, keys, best.trial_id, cheap_id, y_title)
         if len(population) > 1
         else ""
     )
     return _env.get_template("report.html.j2").render(
-        r=results,
+        r=study,
         metric=metric,
-        compute=results.get("compute") or {},
+        compute=study.compute,
         best=best,
         runner_up=runner_up,
-        sig=results.get("significance"),
+        sig=study.significance,
         cheap=cheap,
-        cheap_ref=cheap_ref or {},
+        cheap_ref=cheap_ref,
         final=final,
         stopped=stopped,
         keys=keys,
         other_metrics=other_metrics,
-        worst=results.get("worst_queries") or [],
+        worst=study.worst_queries,
         value_text=value_text,
         fmt=fmt,
         font_stack=FONT_STACK,
         plotlyjs=get_plotlyjs(),
-        ci_chart=ci_chart(final, metric, keys, best["trial_id"], cheap_id),
+        ci_chart=ci_chart(final, metric, keys, best.trial_id, cheap_id),
         effect_charts=effect_charts(population, metric, keys, y_title),
         population=population,
         population_n=population_n,
         population_is_final=population is final,
         tradeoff_chart=tradeoff,
-        config_json=json.dumps(best.get("config", {}), ensure_ascii=False, indent=2),
+        config_json=json.dumps(best.config.model_dump(mode="json"), ensure_ascii=False, indent=2),
     )
 
 
-def render_report(results: dict[str, Any], out: Path) -> Path:
-    """Write report.html for a results.json dict to `out`; returns `out`."""
+def render_report(results: StudyResult | Mapping[str, Any], out: Path) -> Path:
+    """Write report.html for a study (or a results.json dict) to `out`; returns `out`."""
     page = build_html(results)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")

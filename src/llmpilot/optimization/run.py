@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from llmpilot.errors import ConfigError
 from llmpilot.evaluation.datasets import load_dataset
@@ -20,10 +18,21 @@ from llmpilot.optimization.answers import (
     is_answer_metric,
 )
 from llmpilot.optimization.evaluate import METRICS as RETRIEVAL_METRICS
-from llmpilot.optimization.evaluate import Evaluator, TrialResult
+from llmpilot.optimization.evaluate import Evaluator
 from llmpilot.optimization.report import render_report
-from llmpilot.optimization.search import BatchRunner, Search, SearchSettings, trial_to_json
+from llmpilot.optimization.results import (
+    BestRef,
+    CheapestRef,
+    Compute,
+    RetrievedDoc,
+    StudyResult,
+    TrialRef,
+    TrialResult,
+    WorstQuery,
+)
+from llmpilot.optimization.search import BatchRunner, RunnerFactory, Search
 from llmpilot.optimization.select import Selection, aggregate, select
+from llmpilot.optimization.settings import SearchSettings
 from llmpilot.optimization.space import SearchSpace
 from llmpilot.retrieval.retriever import Retriever, rank_documents
 
@@ -36,7 +45,7 @@ class OptimizationOutput:
     results_json: Path
     report_html: Path
     selection: Selection
-    results: dict[str, Any]
+    results: StudyResult
 
 
 def optimize(
@@ -46,14 +55,15 @@ def optimize(
     settings: SearchSettings,
     *,
     workdir: Path,
-    runner_factory: Any = None,
+    runner_factory: RunnerFactory | None = None,
     progress: bool = False,
     resume: bool = True,
 ) -> OptimizationOutput:
     t0 = time.perf_counter()
     # --dataset takes any supported format (BEIR, AutoRAG parquet, CSV/XLSX): convert it once.
     dataset_dir = as_dataset_folder(dataset_dir, workdir / "datasets")
-    dataset = load_dataset(dataset_dir)
+    # Checked before the first trial: an empty corpus, queries or qrels file fails here, by name.
+    dataset = load_dataset(dataset_dir, for_retrieval=True)
     space = SearchSpace.load(space_file)
     settings = with_answer_metrics(settings, space)
     evaluator = Evaluator(
@@ -64,7 +74,7 @@ def optimize(
         search = Search(space, evaluator, settings, runner=runner, progress=progress, resume=resume)
         trials = search.run()
         selection = select(trials, settings.primary_metric)
-        results = _results_json(
+        results = _study_result(
             dataset_dir,
             space_file,
             settings,
@@ -86,8 +96,7 @@ def optimize(
         "# Use it as a project config: llmpilot ingest --config best.yaml …, then llmpilot ask --config …\n"
     )
     best_yaml.write_text(header + best_cfg.to_yaml(), encoding="utf-8")
-    results_json = out / "results.json"
-    results_json.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    results_json = results.write(out / "results.json")
     report = render_report(results, out / "report.html")
     return OptimizationOutput(best_yaml, results_json, report, selection, results)
 
@@ -111,17 +120,7 @@ def with_answer_metrics(settings: SearchSettings, space: SearchSpace) -> SearchS
     return replace(settings, answer_metrics=check_answer_metrics(names))
 
 
-def best_trial(results: dict[str, Any]) -> dict[str, Any]:
-    """The best trial's complete (all-queries) entry in a results.json dict."""
-    best = results["best"]
-    return next(
-        t
-        for t in results["trials"]
-        if t["trial_id"] == best["trial_id"] and t["n_queries"] == best["n_queries"]
-    )
-
-
-def _results_json(
+def _study_result(
     dataset_dir: Path,
     space_file: Path,
     settings: SearchSettings,
@@ -130,55 +129,50 @@ def _results_json(
     evaluator: Evaluator,
     seconds: float,
     n_candidates: int,
-) -> dict[str, Any]:
-    rows = []
-    for trial in trials:
-        row = trial_to_json(trial)
-        row["metrics"] = aggregate(trial)
-        rows.append(row)
+) -> StudyResult:
     cheapest = selection.cheapest_not_worse
-    return {
-        "dataset": evaluator.dataset.name,
-        "dataset_dir": str(dataset_dir),
-        "space_file": str(space_file),
-        "strategy": settings.strategy,
-        "settings": settings.__dict__,
-        "primary_metric": settings.primary_metric,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": round(seconds, 2),
-        # The whole study's work (resumed trials included) and what this process did itself.
-        "compute": {
-            "trials_evaluated": len(trials),
-            "query_evaluations": sum(t.n_queries for t in trials),
-            "trial_seconds": round(sum(t.seconds for t in trials), 3),
-            "passages_embedded": evaluator.meter.passages_embedded,
-            "queries_embedded": evaluator.meter.queries_embedded,
-            "answers_generated": evaluator.meter.answers_generated,
-            "this_run": evaluator.meter.as_dict(),
-        },
-        "candidates": n_candidates,
-        "trials": rows,
-        "best": {
-            "trial_id": selection.best.trial_id,
-            "n_queries": selection.best.n_queries,
-            "params": selection.best.params,
-        },
-        "runner_up": {"trial_id": selection.runner_up.trial_id} if selection.runner_up else None,
-        "significance": selection.significance,
-        "cheapest_not_worse": (
-            {
-                "trial_id": cheapest.trial_id,
-                "latency_ms_p50": cheapest.latency_ms_p50,
-                "p_value": selection.cheapest_p_value,
-            }
+    meter = evaluator.meter
+    return StudyResult(
+        dataset=evaluator.dataset.name,
+        dataset_dir=dataset_dir,
+        space_file=space_file,
+        strategy=settings.strategy,
+        settings=settings,
+        primary_metric=settings.primary_metric,
+        created=datetime.now(UTC).replace(microsecond=0),
+        seconds=round(seconds, 2),
+        compute=Compute(
+            trials_evaluated=len(trials),
+            query_evaluations=sum(t.n_queries for t in trials),
+            trial_seconds=round(sum(t.seconds for t in trials), 3),
+            passages_embedded=meter.passages_embedded,
+            queries_embedded=meter.queries_embedded,
+            answers_generated=meter.answers_generated,
+            this_run=meter.as_dict(),
+        ),
+        candidates=n_candidates,
+        trials=[t.model_copy(update={"metrics": aggregate(t)}) for t in trials],
+        best=BestRef(
+            trial_id=selection.best.trial_id,
+            n_queries=selection.best.n_queries,
+            params=selection.best.params,
+        ),
+        runner_up=TrialRef(trial_id=selection.runner_up.trial_id) if selection.runner_up else None,
+        significance=selection.significance,
+        cheapest_not_worse=(
+            CheapestRef(
+                trial_id=cheapest.trial_id,
+                latency_ms_p50=cheapest.latency_ms_p50,
+                p_value=selection.cheapest_p_value,
+            )
             if cheapest
             else None
         ),
-        "worst_queries": _worst_queries(selection.best, evaluator, settings.primary_metric),
-    }
+        worst_queries=_worst_queries(selection.best, evaluator, settings.primary_metric),
+    )
 
 
-def _worst_queries(best: TrialResult, evaluator: Evaluator, metric: str) -> list[dict[str, Any]]:
+def _worst_queries(best: TrialResult, evaluator: Evaluator, metric: str) -> list[WorstQuery]:
     prepared = evaluator.prepare(best.config)
     retriever = Retriever(best.config.retrieval, prepared.indexes, prepared.embedder)
     scores = best.per_query[metric]
@@ -188,33 +182,33 @@ def _worst_queries(best: TrialResult, evaluator: Evaluator, metric: str) -> list
         query = by_id[qid]
         relevant = evaluator.dataset.qrels[qid]
         hits = retriever.retrieve(query.text, 20)
-        retrieved: list[dict[str, Any]] = []
+        retrieved: list[RetrievedDoc] = []
         for hit in hits:
             if len(retrieved) == 5:
                 break
-            if hit.chunk.doc_id in {r["doc_id"] for r in retrieved}:
+            if hit.chunk.doc_id in {r.doc_id for r in retrieved}:
                 continue
             retrieved.append(
-                {
-                    "rank": len(retrieved) + 1,
-                    "doc_id": hit.chunk.doc_id,
-                    "title": hit.title,
-                    "snippet": snippet(hit.chunk.text, 200),
-                    "score": hit.score,
-                    "relevant": relevant.get(hit.chunk.doc_id, 0) > 0,
-                }
+                RetrievedDoc(
+                    rank=len(retrieved) + 1,
+                    doc_id=hit.chunk.doc_id,
+                    title=hit.title,
+                    snippet=snippet(hit.chunk.text, 200),
+                    score=hit.score,
+                    relevant=relevant.get(hit.chunk.doc_id, 0) > 0,
+                )
             )
         out.append(
-            {
-                "query_id": qid,
-                "text": query.text,
-                "score": scores[qid],
-                "relevant": sorted(d for d, v in relevant.items() if v > 0),
-                "retrieved": retrieved,
-                "doc_ranking_top10": rank_documents(hits)[:10],
+            WorstQuery(
+                query_id=qid,
+                text=query.text,
+                score=scores[qid],
+                relevant=sorted(d for d, v in relevant.items() if v > 0),
+                retrieved=retrieved,
+                doc_ranking_top10=rank_documents(hits)[:10],
                 # Answer-evaluating studies: what the best config said, next to the reference.
-                "answer": best.answers.get(qid) if best.answers else None,
-                "reference": query.answers[0] if query.answers else None,
-            }
+                answer=best.answers.get(qid) if best.answers else None,
+                reference=query.answers[0] if query.answers else None,
+            )
         )
     return out

@@ -4,46 +4,24 @@ finishes, so a killed optimization resumes where it stopped."""
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
 
-from llmpilot.config import PipelineConfig, stable_hash
+from llmpilot.config import stable_hash
+from llmpilot.errors import ConfigError
 from llmpilot.evaluation.datasets import Query
-from llmpilot.optimization.evaluate import Evaluator, TrialResult
+from llmpilot.optimization.evaluate import Evaluator
+from llmpilot.optimization.results import TrialResult
 from llmpilot.optimization.sampling import sample_corpus
+from llmpilot.optimization.settings import STRATEGIES, SearchSettings
 from llmpilot.optimization.space import Candidate, SearchSpace
 from llmpilot.progress import Reporter, Task
 from llmpilot.store import schema
-
-STRATEGIES = ("grid", "random", "halving", "greedy")
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    strategy: str = "halving"
-    primary_metric: str = "ndcg@10"
-    #: random: how many configs; halving: ignored; grid/greedy: ignored.
-    budget: int | None = None
-    #: halving: keep the best 1/eta at each rung and grow the query subset eta times.
-    eta: int = 3
-    #: halving: queries in the first rung (at least).
-    min_queries: int = 12
-    seed: int = 0
-    #: Answer metrics scored per trial (generation); empty = retrieval metrics only. `optimize`
-    #: fills the default set when the space varies the generator or the prompt.
-    answer_metrics: tuple[str, ...] = ()
-    #: Evaluate on a fixed random sample of this many queries (generation is expensive).
-    max_queries: int | None = None
-    #: halving: early rungs index a corpus sample (relevant docs + a growing share of the rest),
-    #: so pairs of (chunking, embedder) eliminated early are never embedded in full.
-    sample_corpus: bool = False
 
 
 class TrialLog:
@@ -57,7 +35,8 @@ class TrialLog:
         with self.store.transaction() as conn:
             conn.execute(delete(schema.trials).where(schema.trials.c.study_id == self.study_id))
 
-    def get(self, trial_id: str, n_queries: int) -> dict[str, Any] | None:
+    def get(self, trial_id: str, n_queries: int) -> TrialResult | None:
+        """A saved trial (rows written before TrialResult was a model load the same way)."""
         with self.store.engine.connect() as conn:
             row = conn.execute(
                 select(schema.trials.c.result_json).where(
@@ -66,7 +45,11 @@ class TrialLog:
                     schema.trials.c.n_queries == n_queries,
                 )
             ).first()
-        return json.loads(row[0]) if row else None
+        if row is None:
+            return None
+        result = TrialResult.model_validate_json(row[0])
+        result.extra = {"resumed": True}
+        return result
 
     def put(self, result: TrialResult) -> None:
         with self.store.transaction() as conn:
@@ -76,53 +59,17 @@ class TrialLog:
                     trial_id=result.trial_id,
                     n_queries=result.n_queries,
                     rung=result.rung,
-                    result_json=json.dumps(trial_to_json(result), ensure_ascii=False),
+                    # Aggregates are computed when the study is assembled, not stored per trial.
+                    result_json=result.model_dump_json(exclude={"metrics"}),
                     created_at=datetime.now(UTC),
                 )
             )
 
 
-def trial_to_json(result: TrialResult) -> dict[str, Any]:
-    return {
-        "trial_id": result.trial_id,
-        "config": result.config.model_dump(mode="json"),
-        "params": result.params,
-        "n_queries": result.n_queries,
-        "rung": result.rung,
-        "complete": result.complete,
-        "per_query": result.per_query,
-        "latency_ms_p50": result.latency_ms_p50,
-        "seconds": result.seconds,
-        "passages_embedded": result.passages_embedded,
-        "generation_ms_p50": result.generation_ms_p50,
-        "answers": result.answers,
-        "corpus_docs": result.corpus_docs,
-        "passages": result.passages,
-    }
-
-
-def trial_from_json(data: dict[str, Any]) -> TrialResult:
-    return TrialResult(
-        trial_id=data["trial_id"],
-        config=PipelineConfig.model_validate(data["config"]),
-        params=data["params"],
-        n_queries=data["n_queries"],
-        per_query=data["per_query"],
-        latency_ms_p50=data["latency_ms_p50"],
-        seconds=data["seconds"],
-        passages_embedded=data["passages_embedded"],
-        rung=data["rung"],
-        complete=data["complete"],
-        answers=data.get("answers") or {},
-        generation_ms_p50=data.get("generation_ms_p50"),
-        corpus_docs=data.get("corpus_docs"),
-        passages=data.get("passages"),
-        extra={"resumed": True},
-    )
-
-
 #: Runs a batch of (candidate, queries, rung) and returns the results in the same order.
 BatchRunner = Callable[[Sequence[tuple[Candidate, Sequence[Query], int]]], list[TrialResult]]
+#: Makes a study's batch runner from its evaluator (e.g. Ray actors); no factory: in process.
+RunnerFactory = Callable[[Evaluator], BatchRunner]
 
 
 class Search:
@@ -137,7 +84,7 @@ class Search:
         resume: bool = True,
     ) -> None:
         if settings.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {settings.strategy!r}; use one of {', '.join(STRATEGIES)}")
+            raise ConfigError(f"unknown strategy {settings.strategy!r}; use one of {', '.join(STRATEGIES)}")
         self.space = space
         self.evaluator = evaluator
         self.settings = settings
@@ -202,7 +149,7 @@ class Search:
         for c in candidates:
             saved = self.log.get(c.trial_id, n_queries)
             if saved is not None:
-                done[c.trial_id] = trial_from_json(saved)
+                done[c.trial_id] = saved
             else:
                 todo.append(c)
         if self._task is not None:

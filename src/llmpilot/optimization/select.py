@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from llmpilot.evaluation.bootstrap import bootstrap_ci, paired_bootstrap
-from llmpilot.optimization.evaluate import TrialResult
+from llmpilot.optimization.results import MetricValue, Significance, TrialResult
 
 ALPHA = 0.05
 
@@ -17,17 +16,19 @@ ALPHA = 0.05
 class Selection:
     best: TrialResult
     runner_up: TrialResult | None
-    significance: dict[str, Any] | None
+    significance: Significance | None
     cheapest_not_worse: TrialResult | None
     cheapest_p_value: float | None
 
 
-def aggregate(result: TrialResult) -> dict[str, dict[str, float]]:
+def aggregate(result: TrialResult) -> dict[str, MetricValue]:
     out = {}
     for metric, values in result.per_query.items():
+        if not values:  # e.g. an answer metric on a halving subset where no query has a reference
+            continue
         ordered = [values[q] for q in sorted(values)]
         mean, low, high = bootstrap_ci(ordered)
-        out[metric] = {"mean": mean, "ci_low": low, "ci_high": high, "n": len(ordered)}
+        out[metric] = MetricValue(mean=mean, ci_low=low, ci_high=high, n=len(ordered))
     return out
 
 
@@ -54,7 +55,7 @@ def select(results: Sequence[TrialResult], metric: str) -> Selection:
     significance = None
     if runner_up is not None:
         test = _paired(best, runner_up, metric)
-        significance = {"metric": metric, **test, "significant": bool(test["p_value"] < ALPHA)}
+        significance = Significance(metric=metric, **test, significant=bool(test["p_value"] < ALPHA))
     cheapest, cheapest_p = None, None
     for candidate in sorted(ranked, key=lambda r: (r.latency_ms_p50, -r.mean(metric))):
         if candidate is best:

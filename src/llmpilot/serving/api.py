@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse
 
-from llmpilot.answering import AnswerRun
 from llmpilot.serving.auth import SESSION_COOKIE, Principal, identify
 from llmpilot.serving.deps import (
     ERRORS,
-    SSE_HEADERS,
     admin,
     ask_payload,
     citation_json,
     get_state,
-    log,
     principal,
     save_trace,
     sse,
@@ -32,6 +28,7 @@ from llmpilot.serving.schemas import (
     FeedbackList,
     FeedbackRequest,
     Health,
+    HistoryTurn,
     ReportList,
     SessionInfo,
     SessionRequest,
@@ -39,7 +36,8 @@ from llmpilot.serving.schemas import (
     TraceDetail,
     TraceList,
 )
-from llmpilot.serving.state import Collection, ServerState
+from llmpilot.serving.state import ServerState
+from llmpilot.serving.streaming import EventFormat, GuardedStream, answer_events
 
 router = APIRouter()
 
@@ -122,49 +120,33 @@ def ask(
     """Answer with verified citations, a confidence, abstention on weak support and follow-ups.
     `generate: false` is the retrieval-only path (sources, no generator call)."""
     collection = state.collection(who.tenant, body.collection)
-    run = collection.start(body.question, k=body.top_k, lang=body.lang, generate=body.generate)
+    conversation = [*body.history, HistoryTurn(role="user", content=body.question)]
+    search_query, _method = collection.condense(conversation)
+    run = collection.start(
+        body.question, k=body.top_k, lang=body.lang, generate=body.generate, search_query=search_query
+    )
     trace_id = str(uuid.uuid4())
     if body.stream:
-        return StreamingResponse(
-            ask_events(state, collection, run, trace_id), media_type="text/event-stream", headers=SSE_HEADERS
+        return GuardedStream(
+            answer_events(state, collection, run, trace_id, "api/ask", ask_format(trace_id)), run
         )
     answer = run.finish()
     save_trace(state, collection, trace_id, answer, "api/ask")
     return ask_payload(answer, trace_id)
 
 
-def ask_events(state: ServerState, collection: Collection, run: AnswerRun, trace_id: str) -> Iterator[str]:
-    parts: list[str] = []
-    done = False
-    # Saved before `meta` so feedback (e.g. "abandoned") can refer to it while the answer streams.
-    save_trace(state, collection, trace_id, run.interrupted(""), "api/ask", incomplete=True)
-    try:
-        yield sse("meta", {"trace_id": trace_id, "sources": [citation_json(s) for s in run.sources]})
-        for delta in run:
-            parts.append(delta)
-            yield sse("delta", {"text": delta})
-        answer = run.finish()
-        save_trace(state, collection, trace_id, answer, "api/ask", update=True)
-        done = True
-        yield sse("done", ask_payload(answer, trace_id))
-    except Exception:
-        log.exception("answer stream %s failed", trace_id)
-        done = True
-        yield sse(
+def ask_format(trace_id: str) -> EventFormat:
+    return EventFormat(
+        start=lambda run: sse(
+            "meta", {"trace_id": trace_id, "sources": [citation_json(s) for s in run.sources]}
+        ),
+        delta=lambda text: sse("delta", {"text": text}),
+        done=lambda answer, _streamed: [sse("done", ask_payload(answer, trace_id))],
+        error=lambda: sse(
             "error",
             error_body(500, "the answer failed while streaming (logged on the server)", "stream_failed"),
-        )
-    finally:
-        if not done:  # the client went away mid-answer: keep what it saw, so "abandoned" can refer to it
-            save_trace(
-                state,
-                collection,
-                trace_id,
-                run.interrupted("".join(parts)),
-                "api/ask",
-                incomplete=True,
-                update=True,
-            )
+        ),
+    )
 
 
 # --- feedback and traces -----------------------------------------------------------------------

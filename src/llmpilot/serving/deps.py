@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import Depends, Request
 
-from llmpilot.answering import DefendedAnswer, SourceCitation
+from llmpilot.answering import answer_dict, citation_dict
 from llmpilot.serving.auth import Principal, check_rate, identify
 from llmpilot.serving.errors import ApiError
 from llmpilot.serving.schemas import ErrorResponse
 from llmpilot.serving.state import Collection, ServerState
 from llmpilot.store.serving import TraceRecord
+from llmpilot.types import Answer, Citation
 
 log = logging.getLogger("llmpilot.serving")
 
@@ -57,35 +57,21 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def citation_json(c: SourceCitation) -> dict[str, Any]:
-    out = asdict(c)
-    out.pop("chunk_id", None)  # internal id; doc_id + [start:end] locate the passage
-    return out
+def citation_json(c: Citation) -> dict[str, Any]:
+    return citation_dict(c)
 
 
-def ask_payload(answer: DefendedAnswer, trace_id: str) -> dict[str, Any]:
-    """The /api/ask response (and the `done` event) for an answer."""
-    return {
-        "answer": answer.text,
-        "citations": [citation_json(c) for c in answer.citations],
-        "confidence": max(0.0, min(1.0, float(answer.confidence))),
-        "abstained": answer.abstained,
-        "reason": answer.reason,
-        "followups": answer.followups,
-        "trace_id": trace_id,
-        "sources": [citation_json(c) for c in answer.sources],
-        "invalid_citations": answer.invalid_citations,
-        "unsupported_numbers": answer.unsupported_numbers,
-        "lang": answer.lang,
-        "latency_ms": answer.latency_ms,
-    }
+def ask_payload(answer: Answer, trace_id: str) -> dict[str, Any]:
+    """The /api/ask response (and the `done` event) for an answer: `llmpilot ask --json`'s object
+    plus the trace id."""
+    return {**answer_dict(answer), "trace_id": trace_id}
 
 
 def save_trace(
     state: ServerState,
     collection: Collection,
     trace_id: str,
-    answer: DefendedAnswer,
+    answer: Answer,
     endpoint: str,
     *,
     incomplete: bool = False,

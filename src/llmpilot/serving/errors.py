@@ -69,8 +69,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, message, None, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, _validation_message(exc), "invalid_request")
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # OpenAI clients expect 400 for a bad parameter; the /api contract keeps 422.
+        status = 400 if request.url.path.startswith("/v1/") else 422
+        return error_response(status, _validation_message(exc), "invalid_request")
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

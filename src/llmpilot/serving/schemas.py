@@ -49,8 +49,26 @@ class Health(BaseModel):
     status: str
 
 
+class HistoryTurn(Strict):
+    """An earlier turn of the conversation (oldest first in `AskRequest.history`)."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_TEXT_CHARS)
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, value: str) -> str:
+        _encodable(value)
+        return value
+
+    def text(self) -> str:
+        return self.content
+
+
 class AskRequest(Strict):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    #: Earlier turns: a follow-up ("and on Sunday?") is searched for condensed with them.
+    history: list[HistoryTurn] = Field(default_factory=list, max_length=40)
     collection: str | None = Field(None, max_length=200)
     top_k: int | None = Field(None, ge=1, le=50)
     stream: bool = False
@@ -82,6 +100,8 @@ class CitationOut(BaseModel):
     score: float
     #: Extra field: True when assigned after the fact by lexical overlap (the model wrote no [n]).
     attributed: bool = False
+    #: Extra field: [start, end] spans in `snippet` (Unicode code points) of the question's terms.
+    highlights: list[tuple[int, int]] = Field(default_factory=list)
 
 
 class AskResponse(BaseModel):
@@ -99,6 +119,9 @@ class AskResponse(BaseModel):
     unsupported_numbers: list[str] = Field(default_factory=list)
     lang: Literal["ko", "en"]
     latency_ms: dict[str, float]
+    #: What retrieval searched for (the question itself on /api/ask).
+    search_query: str = ""
+    usage: Usage | None = None
 
 
 def _needs(signal: str, field: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -215,15 +238,29 @@ class ChatMessage(BaseModel):
         return ""
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool | None = None
+
+
 class ChatRequest(BaseModel):
-    """OpenAI's chat request. Sampling fields are accepted and ignored: the collection's config decides."""
+    """OpenAI's chat request. Honoured: `temperature`, `max_tokens` (`max_completion_tokens`),
+    `stop`, `n` (1 only), `stream_options.include_usage`; sampling fields llmpilot cannot honour are
+    rejected with 400 when set to anything but their no-op value (see `openai_api.sampling`)."""
 
     model_config = ConfigDict(extra="allow")
     model: str = Field(max_length=200)
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
     stream: bool | None = False
-    max_tokens: int | None = None
-    temperature: float | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
+    n: int | None = Field(None, ge=1, le=128)
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    stream_options: StreamOptions | None = None
 
 
 class ModelCard(BaseModel):
@@ -267,6 +304,10 @@ class RagExtra(BaseModel):
     followups: list[str]
     invalid_citations: int
     unsupported_numbers: list[str] = Field(default_factory=list)
+    #: What retrieval searched for: the last user message, or it condensed with the conversation.
+    search_query: str = ""
+    #: How the search query was made: "as-is", "rules" or "generator".
+    condensed_by: str = "as-is"
 
 
 class ChatCompletion(BaseModel):

@@ -66,6 +66,12 @@ def build_app(
     if not specs:
         raise LlmpilotError("nothing to serve: give a project with -p")
     collections = [open_collection(spec) for spec in specs]
+    for collection in collections:
+        try:
+            collection.check()
+        except LlmpilotError as exc:
+            where = collection.pipeline.project.root
+            raise LlmpilotError(f"cannot serve {collection.name!r} ({where}): {exc}") from None
     if warm:
         for collection in collections:
             collection.warm()
@@ -77,4 +83,6 @@ def run(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
     import uvicorn
 
     # One process: sessions and rate limits live in memory, and the models are loaded once.
-    uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1)
+    # A bounded graceful shutdown: SIGTERM waits up to 5 s for answers in flight, then cancels them
+    # (GuardedStream releases the model), so a stuck client cannot keep the server alive.
+    uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1, timeout_graceful_shutdown=5)

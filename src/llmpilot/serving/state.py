@@ -4,11 +4,13 @@ keys/traces/feedback, sessions and rate limits."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from llmpilot.answering import AnswerRun, Responder
-from llmpilot.pipeline import Pipeline
+from llmpilot.pipeline import Pipeline, Sampling
 from llmpilot.serving.auth import RateLimiter, SessionManager
 from llmpilot.serving.errors import ApiError
 from llmpilot.store.serving import ServingStore
@@ -46,14 +48,60 @@ class Collection:
     def reports_dir(self) -> Path:
         return self.pipeline.project.root / "reports"
 
-    def start(self, question: str, *, k: int | None, lang: str | None, generate: bool) -> AnswerRun:
-        return self.responder.start(question, k=k, lang=lang, generate=generate)
+    def start(
+        self,
+        question: str,
+        *,
+        k: int | None,
+        lang: str | None,
+        generate: bool,
+        search_query: str | None = None,
+        sampling: Sampling | None = None,
+    ) -> AnswerRun:
+        return self.responder.start(
+            question, k=k, lang=lang, generate=generate, search_query=search_query, sampling=sampling
+        )
+
+    @property
+    def max_tokens_limit(self) -> int:
+        """The most answer tokens a request may ask for: the generator's context window when it
+        has one, else the configured max_tokens times four."""
+        window = getattr(self.pipeline.generator, "context_window", None)
+        return int(window) if isinstance(window, int) else 4 * self.pipeline.cfg.generator.max_tokens
+
+    def condense(self, messages: Sequence[ChatMessageLike]) -> tuple[str | None, str]:
+        """(standalone search query or None when the last question stands alone, how it was made)."""
+        from llmpilot.conversation import Turn, condense
+
+        turns = [Turn(m.role, m.text()) for m in messages if m.role in ("user", "assistant")]
+        if sum(1 for t in turns if t.role == "user") < 2:
+            return None, "as-is"
+        mode = self.pipeline.cfg.answer.condense
+        if mode == "off":
+            return None, "as-is"
+        generator = self.pipeline.generator if mode == "generator" else None
+        condensed = condense(turns, generator=generator)
+        return condensed.query, condensed.method
+
+    def check(self) -> None:
+        """Refuse to serve what cannot answer: the prompt template, the generator's model and the
+        store must all be there (each raises an error naming what is missing)."""
+        _ = self.pipeline.template
+        _ = self.pipeline.generator
+        self.pipeline.project.store.counts()
 
     def warm(self, generate: bool = True) -> None:
         """Load indexes, embedder, tokenizers (and the generator) now rather than on the first request."""
         self.responder.warm()
         if generate:
             _ = self.pipeline.generator
+
+
+class ChatMessageLike(Protocol):
+    @property
+    def role(self) -> str: ...
+
+    def text(self) -> str: ...
 
 
 @dataclass

@@ -9,6 +9,28 @@ from llmpilot.errors import SourceError
 from llmpilot.types import Document
 
 
+class UnreadablePath(SourceError):
+    """A file or folder that exists but cannot be read now (permissions, I/O errors).
+
+    Ingest reports it and keeps the documents stored from it: a path it cannot read is not a path
+    that was removed, so its documents must not be deleted as "gone from disk".
+    """
+
+    def __init__(self, source: str, reason: str, *, origin: str, key: str, folder: bool) -> None:
+        super().__init__(source, reason)
+        #: The scanned origin the path lies under (SourceUnit.origin of its units).
+        self.origin = origin
+        #: The unit key of the file, or the key prefix of everything under the folder.
+        self.key = key
+        self.folder = folder
+
+    def covers(self, origin: str, key: str) -> bool:
+        """Whether the stored unit `key` of `origin` lies at or under this path."""
+        if origin != self.origin:
+            return False
+        return key == self.key or (self.folder and key.startswith(f"{self.key}/"))
+
+
 @dataclass(frozen=True)
 class LoadResult:
     documents: list[Document]

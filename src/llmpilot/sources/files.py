@@ -8,13 +8,15 @@ parent of the path the user named, so `ingest docs/` gives ids like `docs/a.md`.
 from __future__ import annotations
 
 import csv
+import errno
 import functools
 import hashlib
 import io
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+import stat
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 import yaml
 
 from llmpilot.errors import SourceError
-from llmpilot.sources.base import LoadResult, SourceUnit
+from llmpilot.sources.base import LoadResult, SourceUnit, UnreadablePath
 from llmpilot.transforms.normalize import normalize_whitespace, single_line
 from llmpilot.types import Document
 
@@ -41,58 +43,148 @@ TITLE_FIELD = "title"
 class Discovery:
     units: list[SourceUnit]
     origins: list[str]
-    #: Paths that do not exist or cannot be read.
+    #: Paths that do not exist or cannot be read, each named (with a shown, printable path).
+    #: An `UnreadablePath` among them keeps the documents stored from that path.
     errors: list[SourceError]
     #: Files with unsupported extensions: reported, not errors. Hidden files are ignored.
     skipped: list[str]
 
 
+def shown_path(path: Path | str) -> str:
+    """The path as text that can be printed and stored: a name that is not valid UTF-8 (Linux
+    hands it to Python as lone surrogates) shows its raw bytes as \\xNN escapes instead."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _is_utf8(path: Path | str) -> bool:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_NOT_UTF8 = "the name is not valid UTF-8 (ids and sources must be text); skipped: rename it"
+
+
 def discover_files(paths: Sequence[Path]) -> Discovery:
     """Units for every supported file under `paths` (files or folders, walked recursively in
-    sorted order; hidden files and folders and Office lock files are ignored)."""
+    sorted order; hidden files and folders and Office lock files are ignored). A path that cannot
+    be used (missing, unreadable, a symlink loop, a FIFO, a name that is not UTF-8) is reported
+    in `errors` and the rest is still found."""
     units: list[SourceUnit] = []
     origins: list[str] = []
     errors: list[SourceError] = []
     skipped: list[str] = []
+    skipped_set: set[str] = set()
     seen_files: set[Path] = set()
     keys: dict[str, str] = {}
     for named in paths:
-        if not named.exists():
-            errors.append(SourceError(str(named), "no such file or folder"))
+        origin = _named_origin(named, errors)
+        if origin is None:
             continue
-        origin = named.resolve()
         if str(origin) not in origins:
             origins.append(str(origin))
-        files = [origin] if origin.is_file() else _walk(origin)
+        files = [origin] if origin.is_file() else _walk(origin, errors)
         for path in files:
-            real = path.resolve()
-            if real in seen_files:
-                continue  # named twice (a folder and a file inside it): load it once
-            seen_files.add(real)
             if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
-                skipped.append(str(path))
+                if shown_path(path) not in skipped_set:  # named twice: report once
+                    skipped_set.add(shown_path(path))
+                    skipped.append(shown_path(path))
                 continue
-            try:
-                fingerprint = _sha256_file(path)
-            except OSError as exc:
-                errors.append(SourceError(str(path), f"cannot read file: {exc.strerror or exc}"))
-                continue
-            doc_id = path.relative_to(origin.parent).as_posix()
-            if doc_id in keys:
-                # e.g. `ingest a/docs b/docs`: both would give "docs/x.md"; ids must be unique.
-                reason = f"its id {doc_id!r} is already taken by {keys[doc_id]}; rename one of the folders"
-                errors.append(SourceError(str(path), reason))
-                continue
-            keys[doc_id] = str(path)
-            units.append(
-                SourceUnit(
-                    key=doc_id,
-                    origin=str(origin),
-                    fingerprint=fingerprint,
-                    loader=functools.partial(load_file, path, doc_id),
-                )
-            )
+            unit = _file_unit(path, origin, errors, seen_files, keys)
+            if unit is not None:
+                units.append(unit)
     return Discovery(units=units, origins=origins, errors=errors, skipped=skipped)
+
+
+def _named_origin(named: Path, errors: list[SourceError]) -> Path | None:
+    """The resolved path the user named, or None (and an error) when it cannot be scanned."""
+    shown = shown_path(named)
+    try:
+        st = named.stat()
+        origin = named.resolve()
+    except FileNotFoundError:
+        reason = (
+            "broken symlink: its target does not exist" if named.is_symlink() else "no such file or folder"
+        )
+        errors.append(SourceError(shown, reason))
+        return None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: Path.resolve on a symlink loop (3.11)
+        errors.append(SourceError(shown, _path_problem(exc)))
+        return None
+    if not _is_utf8(origin):
+        errors.append(SourceError(shown_path(origin), _NOT_UTF8))
+        return None
+    if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+        errors.append(SourceError(shown, _NOT_REGULAR))
+        return None
+    return origin
+
+
+_NOT_REGULAR = "not a regular file or folder (a FIFO, socket or device); skipped"
+
+
+def _path_problem(exc: OSError | RuntimeError) -> str:
+    if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP:
+        return "symlink loop (the link leads back to itself); skipped: fix or remove the link"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def _file_unit(
+    path: Path, origin: Path, errors: list[SourceError], seen_files: set[Path], keys: dict[str, str]
+) -> SourceUnit | None:
+    shown = shown_path(path)
+    if not _is_utf8(path):
+        errors.append(SourceError(shown, _NOT_UTF8))
+        return None
+    doc_id = path.relative_to(origin.parent).as_posix()
+    try:
+        st = path.stat()
+        real = path.resolve()
+    except FileNotFoundError:
+        errors.append(SourceError(shown, "broken symlink: its target does not exist; skipped"))
+        return None
+    except PermissionError as exc:  # a folder on the way that cannot be searched
+        errors.append(_unreadable(shown, exc, origin, doc_id, folder=False))
+        return None
+    except (OSError, RuntimeError) as exc:
+        errors.append(SourceError(shown, _path_problem(exc)))
+        return None
+    if real in seen_files:
+        return None  # named twice (a folder and a file inside it): load it once
+    seen_files.add(real)
+    if not stat.S_ISREG(st.st_mode):
+        # Opening a FIFO for reading would wait for a writer forever.
+        errors.append(SourceError(shown, _NOT_REGULAR))
+        return None
+    try:
+        fingerprint = _sha256_file(path)
+    except OSError as exc:
+        errors.append(_unreadable(shown, exc, origin, doc_id, folder=False))
+        return None
+    if doc_id in keys:
+        # e.g. `ingest a/docs b/docs`: both would give "docs/x.md"; ids must be unique.
+        reason = f"its id {doc_id!r} is already taken by {keys[doc_id]}; rename one of the folders"
+        errors.append(SourceError(shown, reason))
+        return None
+    keys[doc_id] = shown
+    return SourceUnit(
+        key=doc_id,
+        origin=str(origin),
+        fingerprint=fingerprint,
+        loader=functools.partial(load_file, path, doc_id),
+    )
+
+
+def _unreadable(shown: str, exc: OSError, origin: Path, key: str, *, folder: bool) -> UnreadablePath:
+    what = "folder" if folder else "file"
+    kept = "the documents stored from it are" if folder else "its stored documents are"
+    reason = (
+        f"cannot read {what}: {exc.strerror or exc}; {kept} kept. Fix its permissions "
+        "(e.g. chmod +r) and ingest again"
+    )
+    return UnreadablePath(shown, reason, origin=str(origin), key=key, folder=folder)
 
 
 def _hidden(name: str) -> bool:
@@ -100,20 +192,52 @@ def _hidden(name: str) -> bool:
     return name.startswith((".", "~$"))
 
 
-def _walk(root: Path) -> list[Path]:
+def _walk(root: Path, errors: list[SourceError]) -> list[Path]:
+    """Files under `root`, sorted. Folders that cannot be listed are reported as `UnreadablePath`
+    (os.walk would skip them silently, and ingest would then delete their documents)."""
+
+    def unreadable_folder(exc: OSError) -> None:
+        folder = Path(exc.filename) if exc.filename else root
+        key = folder.relative_to(root.parent).as_posix()
+        errors.append(_unreadable(shown_path(folder), exc, root, key, folder=True))
+
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable_folder):
+        keep: list[str] = []
+        for d in sorted(dirnames):
+            if _hidden(d):
+                continue
+            if not _is_utf8(d):
+                # Report once here rather than once per file inside.
+                errors.append(SourceError(shown_path(Path(dirpath) / d), _NOT_UTF8))
+                continue
+            keep.append(d)
+        dirnames[:] = keep
         found.extend(Path(dirpath) / f for f in sorted(filenames) if not _hidden(f))
     return found
 
 
+def _open_regular(path: Path) -> int:
+    """An fd of `path` opened for reading, refusing anything but a regular file. O_NONBLOCK: a
+    FIFO swapped in after discovery must fail here, not block the run."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device)", str(path))
+    return fd
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with os.fdopen(_open_regular(path), "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _read_bytes(path: Path) -> bytes:
+    with os.fdopen(_open_regular(path), "rb") as fh:
+        return fh.read()
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -121,9 +245,9 @@ def _sha256_file(path: Path) -> str:
 
 def load_file(path: Path, doc_id: str) -> LoadResult:
     """Documents of one file. Raises SourceError (naming the file) when it cannot be read at all."""
-    source = str(path)
+    source = shown_path(path)
     try:
-        data = path.read_bytes()
+        data = _read_bytes(path)
     except OSError as exc:
         raise SourceError(source, f"cannot read file: {exc.strerror or exc}") from None
     ext = path.suffix.lower()
@@ -197,7 +321,7 @@ def _read_markdown(data: bytes, source: str) -> _Single:
     if match:
         try:
             front = yaml.safe_load(match.group(1))
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):  # PyYAML recurses per nesting level
             front = None
         if isinstance(front, dict):
             # Front matter is metadata, not content: drop it from the text.
@@ -466,14 +590,13 @@ def _row_key(value: object, line: int) -> str:
 def _load_csv(data: bytes, source: str, file_id: str) -> LoadResult:
     text, encoding = decode_text(data, source)
     csv.field_size_limit(1 << 30)  # a long document in one cell is normal here
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise SourceError(source, "empty CSV: expected a header row and one document per row") from None
-    except csv.Error as exc:
-        raise SourceError(source, f"cannot read the CSV header: {exc}") from None
-    columns = _unique_columns(header)
+    records = _csv_records(text, _delimiter(text))
+    first = next(records, None)
+    if first is None:
+        raise SourceError(source, "empty CSV: expected a header row and one document per row")
+    if isinstance(first[1], str):
+        raise SourceError(source, f"cannot read the CSV header (line {first[0]}): {first[1]}")
+    columns = _unique_columns(first[1])
     text_col = _pick(columns, TEXT_FIELDS)
     id_col = _pick(columns, ID_FIELDS)
     title_col = _pick(columns, (TITLE_FIELD,))
@@ -481,14 +604,11 @@ def _load_csv(data: bytes, source: str, file_id: str) -> LoadResult:
     problems: list[SourceError] = []
     first_line: dict[str, int] = {}
     meta_base = _text_meta("csv", encoding)
-    while True:
-        line = reader.line_num + 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            problems.append(SourceError(f"{source}:{line}", f"not valid CSV: {exc}"))
+    rows = 0
+    for line, values in records:
+        rows += 1
+        if isinstance(values, str):
+            problems.append(SourceError(f"{source}:{line}", values))
             continue
         if not any(v.strip() for v in values):
             continue
@@ -526,7 +646,51 @@ def _load_csv(data: bytes, source: str, file_id: str) -> LoadResult:
                 metadata={**extra, **meta_base, "line": str(line)},
             )
         )
+    if rows == 0:
+        problems.append(SourceError(source, "the CSV has a header but no rows: nothing to ingest"))
     return LoadResult(documents=docs, problems=problems)
+
+
+#: Reason for a record whose quote never closes (the csv module would silently read every
+#: following line into that one field).
+_UNTERMINATED = (
+    "a quoted field that starts on this line is never closed, so it ran on to the end of the file "
+    "(lines {first}-{last}); this row is skipped and reading resumes on line {next}: close the quote "
+    'or double it ("") if it is part of the text'
+)
+
+
+def _csv_records(text: str, delimiter: str) -> Iterator[tuple[int, list[str] | str]]:
+    """(line, values) for each CSV record, or (line, reason) for one that cannot be read."""
+    lines = io.StringIO(text, newline="").readlines()
+    start = 0  # index of the first line the current reader reads
+    while start < len(lines):
+        reader = csv.reader(lines[start:], delimiter=delimiter)
+        while True:
+            first = start + reader.line_num + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield first, f"not valid CSV: {exc}"
+                continue
+            last = start + reader.line_num
+            if last == len(lines) and _unterminated(lines[first - 1 :], delimiter):
+                yield first, _UNTERMINATED.format(first=first, last=last, next=first + 1)
+                start = first  # re-read from the line after the stray quote
+                break
+            yield first, values
+
+
+def _unterminated(lines: list[str], delimiter: str) -> bool:
+    """Whether the record starting at lines[0] ends inside an open quote (non-strict csv reading
+    accepts that silently; strict reading calls it "unexpected end of data")."""
+    try:
+        next(csv.reader(lines, delimiter=delimiter, strict=True), None)
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 def _delimiter(text: str) -> str:
@@ -555,11 +719,13 @@ def _load_jsonl(data: bytes, source: str, file_id: str) -> LoadResult:
     problems: list[SourceError] = []
     first_line: dict[str, int] = {}
     meta_base = _text_meta("jsonl", encoding)
+    rows = 0
     # split("\n"), not splitlines(): JSON strings may hold U+2028, which splitlines breaks on.
     for line_no, raw in enumerate(text.split("\n"), start=1):
         raw = raw.strip()
         if not raw:
             continue
+        rows += 1
         where = f"{source}:{line_no}"
         try:
             row = json.loads(raw)
@@ -601,13 +767,32 @@ def _load_jsonl(data: bytes, source: str, file_id: str) -> LoadResult:
             else {}
         )
         metadata = {**scalars, **meta_base, "line": str(line_no)}
+        title_text = single_line(title) if isinstance(title, str) else ""
+        if not _encodable(body, title_text, key, *metadata, *metadata.values()):
+            # json.loads turns "\\ud800" into a lone surrogate, which no store can hold.
+            reason = "a \\u escape gives a lone surrogate (not valid Unicode text); skipped"
+            problems.append(SourceError(where, reason))
+            continue
         docs.append(
             Document(
                 id=f"{file_id}#{key}",
                 text=body,
-                title=single_line(title) if isinstance(title, str) else "",
+                title=title_text,
                 source=source,
                 metadata=metadata,
             )
         )
+    if rows == 0:
+        problems.append(
+            SourceError(source, "empty JSONL file: nothing to ingest (expected one JSON object per line)")
+        )
     return LoadResult(documents=docs, problems=problems)
+
+
+def _encodable(*texts: str) -> bool:
+    try:
+        for t in texts:
+            t.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -109,12 +109,20 @@ def _load(
     docs: list[Document] = []
     problems: list[SourceError] = []
     first_row: dict[str, int] = {}
+    # Column -> rows whose value is binary (a BLOB that is not UTF-8 text), reported once per column.
+    binary: dict[str, list[int]] = {}
     for row_no, row in enumerate(rows, start=1):
-        raw_id = row[index[id_col]]
-        if raw_id is None or not str(raw_id).strip():
+        values = {col: _as_text(row[index[col]]) for col in (id_col, text_col, title_col) if col}
+        for col in (id_col, text_col, title_col):
+            if col and values[col] is None:
+                binary.setdefault(col, []).append(row_no)
+        raw_id, body = values[id_col], values[text_col]
+        if raw_id is None or body is None:
+            continue  # binary id or text: reported below, with the other rows of its column
+        if not raw_id.strip():
             problems.append(SourceError(f"{shown} row {row_no}", f"id column {id_col!r} is empty; skipped"))
             continue
-        key = str(raw_id).strip()
+        key = raw_id.strip()
         if key in first_row:
             reason = f"duplicate id {key!r} (first in row {first_row[key]}); skipped"
             problems.append(SourceError(f"{shown} row {row_no}", reason))
@@ -123,13 +131,25 @@ def _load(
         docs.append(
             Document(
                 id=f"sql:{key}",
-                text=_as_text(row[index[text_col]]),
-                title=_as_text(row[index[title_col]]) if title_col else "",
+                text=body,
+                title=(values[title_col] or "") if title_col else "",
                 source=shown,
                 metadata={"type": "sql"},
             )
         )
+    for col, row_numbers in binary.items():
+        problems.append(_binary_problem(shown, col, row_numbers, skipped=col != title_col))
     return LoadResult(documents=docs, problems=problems)
+
+
+def _binary_problem(shown: str, column: str, row_numbers: list[int], *, skipped: bool) -> SourceError:
+    listed = ", ".join(str(n) for n in row_numbers[:5]) + (", ..." if len(row_numbers) > 5 else "")
+    effect = "those rows were skipped" if skipped else "their titles were left empty"
+    return SourceError(
+        shown,
+        f"column {column!r} holds binary data, not text (a BLOB), in {len(row_numbers)} row(s) "
+        f"(rows {listed}); {effect}. Select a text column, or CAST/convert the value to text in the query",
+    )
 
 
 def _column(columns: list[str], wanted: str, role: str, shown: str) -> str:
@@ -146,9 +166,16 @@ def _column(columns: list[str], wanted: str, role: str, shown: str) -> str:
     )
 
 
-def _as_text(value: Any) -> str:
+def _as_text(value: Any) -> str | None:
+    """The value as text; None for binary data. A BLOB holding UTF-8 text (some drivers return
+    text columns as bytes) is that text; other bytes would decode into replacement characters."""
     if value is None:
         return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return None if "\x00" in text else text
     return str(value)

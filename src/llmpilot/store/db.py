@@ -1,22 +1,31 @@
-"""The store of record: SQLAlchemy Core over SQLite by default (any SQLAlchemy URL works)."""
+"""The store of record: SQLAlchemy Core over SQLite (PostgreSQL-ready DDL; see migrations.py)."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from llmpilot.errors import StoreError
+from llmpilot.store import lock as writer_locks
 from llmpilot.store import schema
-from llmpilot.store.migrations import migrate
+from llmpilot.store.migrations import SUPPORTED_DIALECTS, migrate, pending
 from llmpilot.types import Chunk, Document
+
+#: How long a second writer (an ingest) waits for the first one before giving up.
+DEFAULT_WRITER_WAIT_S = 600.0
+
+_EXAMPLE_URL = "sqlite:///llmpilot.db"
 
 
 @dataclass(frozen=True)
@@ -41,32 +50,144 @@ def _now() -> datetime:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    # First, so that the pragmas below also wait for a process that is creating the store.
+    cur.execute("PRAGMA busy_timeout=30000")
     # WAL + NORMAL: a kill -9 loses at most the open transaction, never a committed one.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL (None for an in-memory database)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+#: pip names of the PostgreSQL drivers whose module name differs from what to install.
+#: What to install for a missing driver: psycopg comes with llmpilot's `postgres` extra.
+_PIP_NAMES = {"psycopg": "llmpilot[postgres]", "psycopg2": "psycopg2-binary"}
+
+
+def _engine(raw_url: str, setting: str) -> Engine:
+    """An engine for `raw_url`, or a one-line StoreError naming `setting` and what to do."""
+    fix = f"set it to a SQLAlchemy URL such as {_EXAMPLE_URL}"
+    try:
+        url = make_url(raw_url)
+    except ArgumentError:
+        raise StoreError(f"{setting}: {raw_url!r} is not a database URL; {fix}") from None
+    shown = url.render_as_string(hide_password=True)
+    backend = url.get_backend_name()
+    if backend not in SUPPORTED_DIALECTS:
+        raise StoreError(
+            f"{setting}: {shown!r} names a database kind llmpilot cannot use ({backend!r}; supported: "
+            f"{', '.join(SUPPORTED_DIALECTS)}); {fix}"
+        )
+    db_file = _sqlite_file(url)
+    if db_file is not None and not db_file.parent.is_dir():
+        raise StoreError(
+            f"{setting}: the folder of the SQLite store {shown!r} does not exist ({db_file.parent}); "
+            f"create it, or {fix}"
+        )
+    try:
+        return create_engine(url, future=True)
+    except NoSuchModuleError:
+        raise StoreError(
+            f"{setting}: {shown!r} names an unknown database driver {url.drivername!r}; {fix}"
+        ) from None
+    except ImportError as exc:
+        module = (getattr(exc, "name", None) or _first_line(exc)).split(".")[0]
+        raise StoreError(
+            f"{setting}: the database driver for {url.drivername!r} is not installed (no module "
+            f"{module!r}); install it (pip install '{_PIP_NAMES.get(module, module)}') or use another URL"
+        ) from None
+    except ArgumentError as exc:
+        raise StoreError(
+            f"{setting}: {shown!r} is not a valid store URL ({_first_line(exc)}); {fix}"
+        ) from None
 
 
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Writer-lock depth per thread: a thread that holds the lock may take it again (nested).
+        self._writer_depth: dict[int, int] = {}
+        self._memory_lock = writer_locks.ThreadWriterLock()
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        engine = create_engine(url, future=True)
+    def open(cls, url: str, *, setting: str = "`store`") -> Store:
+        """Open (and migrate) the store at `url`; `setting` names where the URL came from, for errors."""
+        engine = _engine(url, setting)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+        shown = engine.url.render_as_string(hide_password=True)
         try:
-            with engine.begin() as conn:
-                migrate(conn)
-        except OperationalError as exc:
-            raise StoreError(f"cannot open the store at {engine.url!r}: {exc.orig}") from None
+            # Most opens find nothing to do; only then take the write transaction migrate() needs.
+            with engine.connect() as conn:
+                todo = pending(conn)
+            if todo:
+                with engine.begin() as conn:
+                    migrate(conn)
+        except DBAPIError as exc:
+            engine.dispose()
+            hint = (
+                "check that it names an llmpilot store (a SQLite database file) in a writable folder"
+                if engine.dialect.name == "sqlite"
+                else "check the URL and that the database server is running"
+            )
+            raise StoreError(
+                f"{setting}: cannot open the store at {shown!r}: {_first_line(exc.orig or exc)}; {hint}"
+            ) from None
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine)
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def writer_lock(self, purpose: str, *, timeout_s: float = DEFAULT_WRITER_WAIT_S) -> Iterator[None]:
+        """Hold the store's writer lock for the block: one writing run (e.g. an ingest) at a time,
+        across processes. Another holder is waited for up to `timeout_s` seconds (a warning says
+        whom it waits for), then a StoreError says who holds it. Re-entrant within one thread."""
+        me = threading.get_ident()
+        if self._writer_depth.get(me):
+            self._writer_depth[me] += 1
+            try:
+                yield
+            finally:
+                self._writer_depth[me] -= 1
+            return
+        lock = self._new_writer_lock()
+        what = f"the store {self.engine.url.render_as_string(hide_password=True)}"
+        writer_locks.acquire(lock, purpose, what=what, timeout_s=timeout_s)
+        self._writer_depth[me] = 1
+        try:
+            yield
+        finally:
+            del self._writer_depth[me]
+            lock.release()
+
+    def _new_writer_lock(self) -> writer_locks.WriterLock:
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite":
+            db_file = _sqlite_file(url)
+            if db_file is None:
+                return self._memory_lock
+            return writer_locks.FileWriterLock(db_file.with_name(db_file.name + ".lock"))
+        # PostgreSQL will hold pg_try_advisory_lock on a dedicated connection (same two methods).
+        raise StoreError(
+            f"the writer lock supports SQLite stores only so far; {url.get_backend_name()} stores get "
+            "it (an advisory lock) with PostgreSQL support"
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

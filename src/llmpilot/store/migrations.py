@@ -1,16 +1,45 @@
-"""Named, append-only migrations (after simonw/llm): never edit one that has shipped; add a new one."""
+"""Named, append-only migrations (after simonw/llm's llm/migrations.py).
+
+Each migration carries its own DDL, frozen: it never reads the live tables of schema.py, so editing
+schema.py cannot change what an old migration does. Never edit a migration that has shipped; add a
+new one (with its own DDL) and update schema.py to match. tests/unit/test_migrations.py checks that
+a fresh store equals schema.py and that stores made by older versions upgrade to the same schema.
+
+The statements are portable SQL for SQLite and PostgreSQL. The only dialect switch is `_TYPES`:
+the timestamp, binary and auto-increment id types, which the two spell differently.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, inspect, select
+from sqlalchemy import Connection, DateTime, String, column, insert, inspect, select, table
 
-from llmpilot.store import schema
+from llmpilot.errors import StoreError
 
 Migration = Callable[[Connection], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
+
+#: Per-dialect spelling of the types plain SQL does not share. Frozen like the DDL itself: a
+#: migration's meaning must not change, so a new spelling means a new key, not an edit.
+_TYPES: dict[str, dict[str, str]] = {
+    "sqlite": {"TIMESTAMPTZ": "DATETIME", "BINARY": "BLOB", "AUTO_ID": "INTEGER"},
+    "postgresql": {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE", "BINARY": "BYTEA", "AUTO_ID": "SERIAL"},
+}
+
+SUPPORTED_DIALECTS = tuple(_TYPES)
+
+_MIGRATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS migrations (
+    name VARCHAR(200) NOT NULL,
+    applied_at {TIMESTAMPTZ} NOT NULL,
+    PRIMARY KEY (name)
+)
+"""
+
+# A lightweight handle on the bookkeeping table, local to this module (not schema.migrations).
+_migrations = table("migrations", column("name", String), column("applied_at", DateTime(timezone=True)))
 
 
 def migration(name: str) -> Callable[[Migration], Migration]:
@@ -23,59 +52,241 @@ def migration(name: str) -> Callable[[Migration], Migration]:
     return decorator
 
 
-def _create(conn: Connection, *tables: object) -> None:
-    for table in tables:
-        table.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+def types_for(dialect: str) -> dict[str, str]:
+    try:
+        return _TYPES[dialect]
+    except KeyError:
+        raise StoreError(
+            f"the store's database kind {dialect!r} is not supported (supported: "
+            f"{', '.join(SUPPORTED_DIALECTS)}); set `store` to a sqlite:/// or postgresql:// URL"
+        ) from None
+
+
+def run_ddl(conn: Connection, statements: Sequence[str]) -> None:
+    """Execute frozen DDL, filling in the dialect's type names."""
+    types = types_for(conn.dialect.name)
+    for statement in statements:
+        conn.exec_driver_sql(statement.format(**types))
+
+
+# --- the migrations, in order ------------------------------------------------------------------
+
+
+M001_CORE: tuple[str, ...] = (
+    """
+    CREATE TABLE sources (
+        "key" VARCHAR(1000) NOT NULL,
+        origin VARCHAR(2000) NOT NULL,
+        fingerprint VARCHAR(64),
+        transforms_hash VARCHAR(32) NOT NULL,
+        status VARCHAR(20) NOT NULL,
+        error TEXT,
+        updated_at {TIMESTAMPTZ} NOT NULL,
+        PRIMARY KEY ("key")
+    )
+    """,
+    "CREATE INDEX ix_sources_origin ON sources (origin)",
+    """
+    CREATE TABLE documents (
+        id VARCHAR(1000) NOT NULL,
+        source_key VARCHAR(1000) NOT NULL,
+        source VARCHAR(2000) NOT NULL,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        content_hash VARCHAR(64) NOT NULL,
+        language VARCHAR(16),
+        metadata_json TEXT NOT NULL,
+        duplicate_of VARCHAR(1000),
+        updated_at {TIMESTAMPTZ} NOT NULL,
+        PRIMARY KEY (id),
+        FOREIGN KEY (source_key) REFERENCES sources ("key") ON DELETE CASCADE
+    )
+    """,
+    "CREATE INDEX ix_documents_source_key ON documents (source_key)",
+    "CREATE INDEX ix_documents_content_hash ON documents (content_hash)",
+    """
+    CREATE TABLE chunks (
+        chunk_set VARCHAR(32) NOT NULL,
+        id VARCHAR(1100) NOT NULL,
+        doc_id VARCHAR(1000) NOT NULL,
+        idx INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        "end" INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        text_hash VARCHAR(64) NOT NULL,
+        PRIMARY KEY (chunk_set, id),
+        FOREIGN KEY (doc_id) REFERENCES documents (id) ON DELETE CASCADE
+    )
+    """,
+    "CREATE INDEX ix_chunks_set_doc ON chunks (chunk_set, doc_id)",
+    """
+    CREATE TABLE chunked_documents (
+        chunk_set VARCHAR(32) NOT NULL,
+        doc_id VARCHAR(1000) NOT NULL,
+        content_hash VARCHAR(64) NOT NULL,
+        PRIMARY KEY (chunk_set, doc_id),
+        FOREIGN KEY (doc_id) REFERENCES documents (id) ON DELETE CASCADE
+    )
+    """,
+    """
+    CREATE TABLE embeddings (
+        model_id VARCHAR(300) NOT NULL,
+        text_hash VARCHAR(64) NOT NULL,
+        dim INTEGER NOT NULL,
+        vector {BINARY} NOT NULL,
+        PRIMARY KEY (model_id, text_hash)
+    )
+    """,
+    """
+    CREATE TABLE runs (
+        id {AUTO_ID} NOT NULL,
+        kind VARCHAR(40) NOT NULL,
+        config_hash VARCHAR(32) NOT NULL,
+        config_json TEXT NOT NULL,
+        status VARCHAR(20) NOT NULL,
+        started_at {TIMESTAMPTZ} NOT NULL,
+        finished_at {TIMESTAMPTZ},
+        stats_json TEXT,
+        seconds FLOAT,
+        PRIMARY KEY (id)
+    )
+    """,
+    """
+    CREATE TABLE ingest_problems (
+        id {AUTO_ID} NOT NULL,
+        run_id INTEGER NOT NULL,
+        source VARCHAR(2000) NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (id),
+        FOREIGN KEY (run_id) REFERENCES runs (id) ON DELETE CASCADE
+    )
+    """,
+    "CREATE INDEX ix_ingest_problems_run_id ON ingest_problems (run_id)",
+)
 
 
 @migration("m001_core")
 def m001_core(conn: Connection) -> None:
-    _create(
-        conn,
-        schema.sources,
-        schema.documents,
-        schema.chunks,
-        schema.chunked_documents,
-        schema.embeddings,
-        schema.runs,
-        schema.ingest_problems,
+    run_ddl(conn, M001_CORE)
+
+
+M002_TRIALS: tuple[str, ...] = (
+    """
+    CREATE TABLE trials (
+        study_id VARCHAR(64) NOT NULL,
+        trial_id VARCHAR(32) NOT NULL,
+        n_queries INTEGER NOT NULL,
+        rung INTEGER NOT NULL,
+        result_json TEXT NOT NULL,
+        created_at {TIMESTAMPTZ} NOT NULL,
+        PRIMARY KEY (study_id, trial_id, n_queries)
     )
+    """,
+)
+
+
+@migration("m002_trials")
+def m002_trials(conn: Connection) -> None:
+    run_ddl(conn, M002_TRIALS)
+
+
+M003_SERVING: tuple[str, ...] = (
+    """
+    CREATE TABLE api_keys (
+        id {AUTO_ID} NOT NULL,
+        tenant VARCHAR(200) NOT NULL,
+        role VARCHAR(20) NOT NULL,
+        name VARCHAR(200) NOT NULL,
+        key_hash VARCHAR(64) NOT NULL,
+        created_at {TIMESTAMPTZ} NOT NULL,
+        revoked_at {TIMESTAMPTZ},
+        PRIMARY KEY (id),
+        UNIQUE (key_hash)
+    )
+    """,
+    "CREATE INDEX ix_api_keys_tenant ON api_keys (tenant)",
+    """
+    CREATE TABLE traces (
+        id VARCHAR(36) NOT NULL,
+        tenant VARCHAR(200) NOT NULL,
+        collection VARCHAR(200) NOT NULL,
+        question TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        abstained INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        confidence FLOAT NOT NULL,
+        citations_json TEXT NOT NULL,
+        sources_json TEXT NOT NULL,
+        latency_json TEXT NOT NULL,
+        details_json TEXT NOT NULL,
+        config_hash VARCHAR(32) NOT NULL,
+        created_at {TIMESTAMPTZ} NOT NULL,
+        PRIMARY KEY (id)
+    )
+    """,
+    "CREATE INDEX ix_traces_tenant_created ON traces (tenant, created_at)",
+    """
+    CREATE TABLE feedback (
+        id {AUTO_ID} NOT NULL,
+        trace_id VARCHAR(36) NOT NULL,
+        tenant VARCHAR(200) NOT NULL,
+        signal VARCHAR(20) NOT NULL,
+        rating INTEGER,
+        comment TEXT,
+        correction TEXT,
+        created_at {TIMESTAMPTZ} NOT NULL,
+        PRIMARY KEY (id),
+        FOREIGN KEY (trace_id) REFERENCES traces (id) ON DELETE CASCADE
+    )
+    """,
+    "CREATE INDEX ix_feedback_trace_id ON feedback (trace_id)",
+    "CREATE INDEX ix_feedback_tenant ON feedback (tenant)",
+)
+
+
+@migration("m003_serving")
+def m003_serving(conn: Connection) -> None:
+    run_ddl(conn, M003_SERVING)
+
+
+# --- applying them ------------------------------------------------------------------------------
 
 
 def applied(conn: Connection) -> list[str]:
     if not inspect(conn).has_table("migrations"):
         return []
-    return [row[0] for row in conn.execute(select(schema.migrations.c.name))]
+    return [row[0] for row in conn.execute(select(_migrations.c.name))]
 
 
-def migrate(conn: Connection) -> list[str]:
-    """Apply pending migrations in order; returns the names applied now."""
-    schema.migrations.create(conn, checkfirst=True)
+def pending(conn: Connection) -> list[str]:
+    """Names of the migrations this store still needs; refuses a store migrated by a newer llmpilot."""
     done = set(applied(conn))
-    known = {name for name, _ in MIGRATIONS}
-    unknown = done - known
+    unknown = done - {name for name, _ in MIGRATIONS}
     if unknown:
-        from llmpilot.errors import StoreError
-
         raise StoreError(
             f"the store was migrated by a newer llmpilot (unknown migrations: {', '.join(sorted(unknown))}); "
             "upgrade llmpilot"
         )
+    return [name for name, _ in MIGRATIONS if name not in done]
+
+
+def migrate(conn: Connection) -> list[str]:
+    """Apply pending migrations in order, in one transaction; returns the names applied now.
+
+    Call it on a connection that has not executed anything yet in its transaction (engine.begin()).
+    """
+    if conn.dialect.name == "sqlite":
+        # pysqlite does not wrap DDL in a transaction by itself: without this, a crash halfway left
+        # half a migration behind. IMMEDIATE also takes the write lock before reading what is
+        # applied, so two processes opening a new store at once migrate it once, one after the other.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    run_ddl(conn, (_MIGRATIONS_DDL,))
+    todo = set(pending(conn))
     now_applied = []
     for name, fn in MIGRATIONS:
-        if name in done:
+        if name not in todo:
             continue
         fn(conn)
-        conn.execute(insert(schema.migrations).values(name=name, applied_at=datetime.now(UTC)))
+        conn.execute(insert(_migrations).values(name=name, applied_at=datetime.now(UTC)))
         now_applied.append(name)
     return now_applied
-
-
-@migration("m002_trials")
-def m002_trials(conn: Connection) -> None:
-    _create(conn, schema.trials)
-
-
-@migration("m003_serving")
-def m003_serving(conn: Connection) -> None:
-    _create(conn, schema.api_keys, schema.traces, schema.feedback)

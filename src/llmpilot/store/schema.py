@@ -1,4 +1,9 @@
-"""Tables of the store of record. Created only through named migrations (store/migrations.py)."""
+"""Tables of the store of record, as the code queries them.
+
+They are never created from here: the named migrations (store/migrations.py) carry their own frozen
+DDL. A schema change is a new migration plus the matching edit here; tests/unit/test_migrations.py
+fails when a fresh store and these declarations differ.
+"""
 
 from __future__ import annotations
 

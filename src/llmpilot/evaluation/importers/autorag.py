@@ -13,6 +13,7 @@ from typing import Any
 
 from llmpilot.evaluation.importers.model import Collected, DocRecord, QrelRecord, QueryRecord, Where
 from llmpilot.evaluation.importers.textio import as_text
+from llmpilot.extras import requires_extra
 
 QA_COLUMNS = ("qid", "query", "retrieval_gt", "generation_gt")
 CORPUS_COLUMNS = ("doc_id", "contents")
@@ -20,7 +21,8 @@ CORPUS_COLUMNS = ("doc_id", "contents")
 
 def _kind(data_type: Any) -> str:
     """A pyarrow type reduced to what the schema check needs: str, int, null, list[...] or its name."""
-    import pyarrow as pa
+    with requires_extra("eval", "Importing AutoRAG parquet"):
+        import pyarrow as pa
 
     if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
         return "str"
@@ -46,8 +48,9 @@ _ALLOWED: dict[str, set[str]] = {
 
 
 def _read_table(path: Path, required: tuple[str, ...], out: Collected) -> list[dict[str, Any]] | None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    with requires_extra("eval", "Importing AutoRAG parquet"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
     file = str(path)
     if not path.is_file():

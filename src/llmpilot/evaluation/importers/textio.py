@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llmpilot.evaluation.importers.model import Problem, Where
+from llmpilot.extras import requires_extra
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -186,8 +187,9 @@ def read_xlsx(path: Path, problems: list[Problem]) -> Table | None:
     """The first worksheet of an .xlsx workbook; row numbers are the spreadsheet's own."""
     import zipfile
 
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
+    with requires_extra("eval", "Importing .xlsx"):
+        from openpyxl import load_workbook
+        from openpyxl.utils.exceptions import InvalidFileException
 
     file = str(path)
     if not path.exists():

@@ -8,6 +8,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from llmpilot.serving.schemas import FeedbackList, ReportList, TraceDetail, TraceList
 from llmpilot.serving.ui import i18n, views
 from llmpilot.serving.ui.api import InternalApi, Session
 from llmpilot.serving.ui.render import render
@@ -106,10 +107,10 @@ async def admin_page(request: Request) -> Response:
     if refusal is not None:
         return refusal
     api = InternalApi(request)
-    traces = await api.get("/api/traces", {"limit": TRACES_LIMIT})
-    feedback = await api.get("/api/feedback", {"limit": FEEDBACK_LIMIT})
-    reports = await api.get("/api/reports")
-    trace_rows = views.trace_rows(traces.data) if traces.ok else []
+    traces = await api.get("/api/traces", TraceList, {"limit": TRACES_LIMIT})
+    feedback = await api.get("/api/feedback", FeedbackList, {"limit": FEEDBACK_LIMIT})
+    reports = await api.get("/api/reports", ReportList)
+    trace_rows = views.trace_rows(traces.data)
     errors = [
         (what, result.error_message)
         for what, result in (("traces", traces), ("feedback", feedback), ("reports", reports))
@@ -121,8 +122,8 @@ async def admin_page(request: Request) -> Response:
         session=session,
         traces=trace_rows,
         latency_scale=views.latency_scale(trace_rows),
-        feedback=views.feedback_rows(feedback.data) if feedback.ok else [],
-        reports=views.report_rows(reports.data) if reports.ok else [],
+        feedback=views.feedback_rows(feedback.data),
+        reports=views.report_rows(reports.data),
         errors=errors,
     )
 
@@ -132,8 +133,8 @@ async def trace_page(request: Request, trace_id: str) -> Response:
     session, refusal = await _admin_session(request)
     if refusal is not None:
         return refusal
-    result = await InternalApi(request).get("/api/traces/" + quote(trace_id, safe=""))
-    if not result.ok:
+    result = await InternalApi(request).get("/api/traces/" + quote(trace_id, safe=""), TraceDetail)
+    if result.data is None:
         status = 404 if result.status == 404 else 502
         return _page(
             request, "trace.html.j2", session=session, status=status, trace=None, error=result.error_message

@@ -1,108 +1,95 @@
-"""API items turned into the plain rows the admin templates show.
-
-The API is another helper's code and evolves; every field is read defensively here, so a missing
-or odd value shows as blank instead of breaking the page.
-"""
+"""API answers (validated with the API's own response models) turned into the plain rows the admin
+templates show. A number the templates draw as a bar or percentage is None when it is not finite."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from llmpilot.serving.schemas import (
+    CitationOut,
+    FeedbackItem,
+    FeedbackList,
+    ReportItem,
+    ReportList,
+    TraceDetail,
+    TraceItem,
+    TraceList,
+)
+
 STAGES = ("retrieve", "generate", "total")
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+def _num(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
-def _items(data: Any) -> list[dict[str, Any]]:
-    items = data.get("items") if isinstance(data, dict) else None
-    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
-
-
-def trace_row(item: dict[str, Any]) -> dict[str, Any]:
-    raw_latency = item.get("latency_ms")
-    latency: dict[str, Any] = raw_latency if isinstance(raw_latency, dict) else {}
+def trace_row(item: TraceItem) -> dict[str, Any]:
+    latency = item.latency_ms
     return {
-        "trace_id": _text(item.get("trace_id")),
-        "created_at": item.get("created_at"),
-        "collection": _text(item.get("collection")),
-        "question": _text(item.get("question")),
-        "answer": _text(item.get("answer")),
-        "abstained": bool(item.get("abstained")),
-        "reason": _text(item.get("reason")),
-        "confidence": _num(item.get("confidence")),
-        "latency": {stage: _num(latency.get(stage)) for stage in STAGES},
-        "n_feedback": int(_num(item.get("n_feedback")) or 0),
+        "trace_id": item.trace_id,
+        "created_at": item.created_at,
+        "collection": item.collection,
+        "question": item.question,
+        "answer": item.answer,
+        "abstained": item.abstained,
+        "reason": item.reason if isinstance(item, TraceDetail) else "",
+        "confidence": _num(item.confidence),
+        "latency": {stage: _num(getattr(latency, stage)) for stage in STAGES},
+        "n_feedback": item.n_feedback,
     }
 
 
-def source_row(item: dict[str, Any]) -> dict[str, Any]:
+def source_row(item: CitationOut) -> dict[str, Any]:
     return {
-        "n": _text(item.get("n")),
-        "doc_id": _text(item.get("doc_id")),
-        "title": _text(item.get("title")),
-        "snippet": _text(item.get("snippet")),
-        "score": _num(item.get("score")),
+        "n": str(item.n),
+        "doc_id": item.doc_id,
+        "title": item.title,
+        "snippet": item.snippet,
+        "highlights": [list(span) for span in item.highlights],
+        "score": _num(item.score),
     }
 
 
-def feedback_row(item: dict[str, Any]) -> dict[str, Any]:
-    rating = _num(item.get("rating"))
+def feedback_row(item: FeedbackItem) -> dict[str, Any]:
     return {
-        "id": _text(item.get("id")),
-        "trace_id": _text(item.get("trace_id")),
-        "signal": _text(item.get("signal")),
-        "rating": "" if rating is None else f"{rating:g}",
-        "comment": _text(item.get("comment")),
-        "correction": _text(item.get("correction")),
-        "created_at": item.get("created_at"),
-        "question": _text(item.get("question")),
-        "answer": _text(item.get("answer")),
+        "id": str(item.id),
+        "trace_id": item.trace_id,
+        "signal": item.signal,
+        "rating": "" if item.rating is None else f"{item.rating:g}",
+        "comment": item.comment or "",
+        "correction": item.correction or "",
+        "created_at": item.created_at,
+        "question": item.question,
+        "answer": item.answer,
     }
 
 
-def report_row(item: dict[str, Any]) -> dict[str, str] | None:
+def report_row(item: ReportItem) -> dict[str, str] | None:
     """A report link; only same-site paths are kept, so a bad URL can never point the admin elsewhere."""
-    url, name = _text(item.get("url")), _text(item.get("name"))
+    url, name = item.url, item.name
     if not url.startswith("/") or url.startswith("//") or "\\" in url:
         return None
     return {"name": name or url, "url": url}
 
 
-def trace_rows(data: Any) -> list[dict[str, Any]]:
-    return [trace_row(item) for item in _items(data)]
+def trace_rows(data: TraceList | None) -> list[dict[str, Any]]:
+    return [trace_row(item) for item in data.items] if data is not None else []
 
 
-def feedback_rows(data: Any) -> list[dict[str, Any]]:
-    return [feedback_row(item) for item in _items(data)]
+def feedback_rows(data: FeedbackList | None) -> list[dict[str, Any]]:
+    return [feedback_row(item) for item in data.items] if data is not None else []
 
 
-def report_rows(data: Any) -> list[dict[str, str]]:
-    return [row for item in _items(data) if (row := report_row(item)) is not None]
+def report_rows(data: ReportList | None) -> list[dict[str, str]]:
+    return [row for item in data.items if (row := report_row(item)) is not None] if data is not None else []
 
 
-def trace_detail(data: Any) -> dict[str, Any]:
-    item = data if isinstance(data, dict) else {}
-    row = trace_row(item)
-
-    def rows(key: str) -> list[dict[str, Any]]:
-        value = item.get(key)
-        return [source_row(s) for s in value if isinstance(s, dict)] if isinstance(value, list) else []
-
-    feedback = item.get("feedback")
-    row["citations"] = rows("citations")
-    row["sources"] = rows("sources")
-    row["feedback"] = (
-        [feedback_row(f) for f in feedback if isinstance(f, dict)] if isinstance(feedback, list) else []
-    )
+def trace_detail(data: TraceDetail) -> dict[str, Any]:
+    row = trace_row(data)
+    row["citations"] = [source_row(c) for c in data.citations]
+    row["sources"] = [source_row(c) for c in data.sources]
+    row["feedback"] = [feedback_row(f) for f in data.feedback]
     return row
 
 

@@ -6,6 +6,7 @@
 document.addEventListener("DOMContentLoaded", () => {
   const { t, postJson, el } = window.llmpilot;
   const { parseEvents } = window.llmpilotSse;
+  const { highlightNodes } = window.llmpilotHighlight;
   const form = document.getElementById("ask-form");
   const question = document.getElementById("question");
   const askButton = document.getElementById("ask-button");
@@ -156,7 +157,9 @@ document.addEventListener("DOMContentLoaded", () => {
         el("dl", { class: "source-meta" },
           el("dt", {}, t("source_title")), el("dd", {}, c.title || ""),
           el("dt", {}, t("source_doc")), el("dd", {}, el("code", {}, c.doc_id || ""))),
-        el("blockquote", { class: "snippet", lang: contentLang(c.snippet || "") }, c.snippet || ""));
+        // The query terms the server matched in the snippet are <mark>ed (text nodes, never HTML).
+        el("blockquote", { class: "snippet", lang: contentLang(c.snippet || "") },
+          ...highlightNodes(c.snippet || "", c.highlights)));
       chip.addEventListener("click", () => {
         const open = chip.getAttribute("aria-expanded") === "true";
         chip.setAttribute("aria-expanded", open ? "false" : "true");
@@ -301,6 +304,10 @@ document.addEventListener("DOMContentLoaded", () => {
     if (turn.traceId) turn.article.dataset.traceId = turn.traceId;
     turn.answer.textContent = typeof data.answer === "string" ? data.answer : turn.answer.textContent;
     turn.answer.setAttribute("lang", contentLang(turn.answer.textContent));
+    conversation.push({ role: "user", content: turn.question });
+    if (!data.abstained && turn.answer.textContent) {
+      conversation.push({ role: "assistant", content: turn.answer.textContent });
+    }
     if (data.abstained) {
       turn.bot.classList.add("abstained");
       turn.extras.append(el("div", { class: "notice notice-abstain", role: "note" },
@@ -339,6 +346,10 @@ document.addEventListener("DOMContentLoaded", () => {
     return false;
   }
 
+  // Finished turns as {role, content}, oldest first: sent with each question.
+  const conversation = [];
+  const HISTORY_TURNS = 12;
+
   async function ask(text) {
     const turn = newTurn(text);
     current = turn;
@@ -351,7 +362,8 @@ document.addEventListener("DOMContentLoaded", () => {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-        body: JSON.stringify({ question: text, stream: true }),
+        // Earlier turns let the server read a follow-up ("and on Sunday?") with its context.
+        body: JSON.stringify({ question: text, stream: true, history: conversation.slice(-HISTORY_TURNS) }),
       });
     } catch (err) {
       showError(turn, t("error", { message: String(err && err.message ? err.message : err) }));
