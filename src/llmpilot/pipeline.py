@@ -12,7 +12,7 @@ from llmpilot.generation.prompting import PromptTemplate, load_template, message
 from llmpilot.indexing import IndexSet, open_indexes
 from llmpilot.ingest import needs_embeddings
 from llmpilot.project import Project
-from llmpilot.protocols import Embedder, Generator
+from llmpilot.protocols import Embedder, Generator, SourceAnswerer
 from llmpilot.retrieval.retriever import Retriever
 from llmpilot.types import Answer, Hit
 
@@ -209,13 +209,17 @@ class Pipeline:
         )
         count = getattr(generator, "count_tokens", None)
         count_tokens = count if callable(count) else None
-        prompt_text = "\n".join(m["content"] for m in messages)
-        prompt_tokens = count_tokens(prompt_text) if count_tokens else estimate_tokens(prompt_text)
-        deltas = generator.stream(messages, max_tokens=max_tokens, temperature=temperature)
+        if isinstance(generator, SourceAnswerer):  # answers from the sources: reads no prompt
+            deltas: Iterator[str] = iter([generator.answer_sources(question, used)])
+            prompt_tokens = 0
+        else:
+            prompt_text = "\n".join(m["content"] for m in messages)
+            prompt_tokens = count_tokens(prompt_text) if count_tokens else estimate_tokens(prompt_text)
+            deltas = iter(generator.stream(messages, max_tokens=max_tokens, temperature=temperature))
         return AnswerStream(
             question,
             used,
-            iter(deltas),
+            deltas,
             stop=sampling.stop,
             prompt_tokens=prompt_tokens,
             count_tokens=count_tokens,

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from llmpilot.types import Chunk, Document, EmbedKind, ScoredId
+from llmpilot.types import Chunk, Document, EmbedKind, Hit, ScoredId
 
 
 @runtime_checkable
@@ -63,3 +63,12 @@ class Generator(Protocol):
     def stream(
         self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float
     ) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class SourceAnswerer(Protocol):
+    """A generator that answers from the sources themselves rather than from a prompt (the
+    extractive answerer): the pipeline hands it the question and the sources numbered 1..n as
+    they would appear in the prompt, and it returns the answer with [n] markers."""
+
+    def answer_sources(self, question: str, sources: Sequence[Hit]) -> str: ...

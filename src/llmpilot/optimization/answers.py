@@ -23,7 +23,7 @@ from llmpilot.evaluation.metric_names import SENTENCE_METRICS
 from llmpilot.generation.prompting import PromptTemplate, load_template, messages_for_generator
 from llmpilot.pipeline import retrieval_confidence
 from llmpilot.project import resolve_generator_paths
-from llmpilot.protocols import Generator
+from llmpilot.protocols import Generator, SourceAnswerer
 from llmpilot.types import Hit
 
 #: Answer metrics a trial can report (all 0-1): those with one value per answer. The default set:
@@ -110,7 +110,12 @@ class AnswerGenerator:
             raw, seconds = self._memo[key]
         else:
             t0 = time.perf_counter()
-            raw = generator.generate(messages, max_tokens=gen_cfg.max_tokens, temperature=gen_cfg.temperature)
+            if isinstance(generator, SourceAnswerer):  # the extractive answerer reads sources, not a prompt
+                raw = generator.answer_sources(question, used)
+            else:
+                raw = generator.generate(
+                    messages, max_tokens=gen_cfg.max_tokens, temperature=gen_cfg.temperature
+                )
             seconds = time.perf_counter() - t0
             self._memo[key] = (raw, seconds)
             self.generated += 1
