@@ -5,14 +5,20 @@
 - Verify citations: a marker [n] counts only if source n was retrieved (and shown to the model) and
   its chunk is found in the stored document text at [start:end]; other markers are removed from the
   text and counted.
-- Attribute: small models rarely write [n]; then each answer sentence is matched to the source that
-  holds most of its tokens (Korean-aware tokenizer) and that source is cited with `attributed=True`.
+- Attribute: small models rarely write [n]; then each answer sentence without a marker is matched to
+  the source that holds most of its tokens (Korean-aware tokenizer) and that source is cited with
+  `attributed=True` when it supports the sentence (llmpilot.support).
 - Follow-ups: questions taken from retrieved sources the answer did not use (an FAQ row's own
   question, else a heading or the document title), so no extra LLM call is needed.
 - Check figures: numbers the answer states that no source shown to the model contains are listed
   (`unsupported_numbers`) and scale the confidence down by the share of figures that are
   supported: an invented "3 years" next to a source saying "10 years" is the typical (and most
   harmful) small-model error, and retrieval support alone cannot see it.
+- Check sentences (llmpilot.support): each sentence must be supported by the source it cites (or
+  that attribution finds for it) — enough shared content tokens, and its figures and codes in that
+  source. Citations that support none of their sentences are dropped; confidence is scaled by the
+  share of supported sentences; an answer with no supported sentence abstains, its text kept in
+  `unsupported_text`.
 """
 
 from __future__ import annotations
@@ -109,6 +115,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "ko": "모델이 빈 답변을 만들었습니다.",
         "en": "The model produced an empty answer.",
     },
+    "unsupported": {
+        "ko": "생성된 답변이 출처 문서로 뒷받침되지 않습니다.",
+        "en": "The answer is not supported by the sources.",
+    },
     "followup": {
         "ko": "{topic}에 대해 더 알려 주세요.",
         "en": "Tell me more about {topic}.",
@@ -141,6 +151,9 @@ def answer_dict(answer: Answer) -> dict[str, object]:
         "sources": [citation_dict(c) for c in answer.sources],
         "invalid_citations": answer.invalid_citations,
         "unsupported_numbers": answer.unsupported_numbers,
+        "unsupported_sentences": answer.unsupported_sentences,
+        "support": answer.support,
+        "unsupported_text": answer.unsupported_text,
         "lang": answer.lang,
         "latency_ms": answer.latency_ms,
         "search_query": answer.search_query,
@@ -657,25 +670,51 @@ class Responder:
                 generated=True,
                 followups=suggest_followups(question, hits, set(), language, limit),
             )
+        from llmpilot.support import check_support  # support builds on this module's figure checks
+
         texts = self._texts([h.chunk.doc_id for h in hits])
         text, citations, invalid = verify_citations(raw.strip(), hits, texts, query=question)
-        if not citations:
-            with self._search_lock:  # the same process-wide tokenizer state as retrieval
-                citations = attribute(
-                    text, hits, texts, self.tokenize, self.policy.attribute_min_overlap, query=question
-                )
+        with self._search_lock:  # the same process-wide tokenizer state as retrieval
+            check = check_support(
+                split_sentences(text),
+                hits,
+                self.tokenize,
+                verifiable=lambda n: source_is_verifiable(hits[n - 1], texts),
+                attribute_min_overlap=self.policy.attribute_min_overlap,
+            )
+        # [n] that supports none of its sentences: dropped like a marker to a missing source.
+        dropped = check.unsupported_markers()
+        text = strip_markers(text, dropped)
+        citations = [c for c in citations if c.n not in dropped]
+        marked = {c.n for c in citations}
+        citations += [
+            source_citation(n, hits[n - 1], attributed=True, query=question)
+            for n in check.attributed_sources()
+            if n not in marked
+        ]
         used = {c.n for c in citations}
         unsupported = unsupported_numbers(text, hits)
-        return replace(
+        answer = replace(
             base,
             text=text,
             citations=citations,
-            confidence=support * figure_support(text, unsupported),
+            confidence=support * figure_support(text, unsupported) * check.support,
             unsupported_numbers=unsupported,
-            invalid_citations=invalid,
+            unsupported_sentences=[strip_markers(s, dropped) for s in check.unsupported],
+            support=check.support,
+            invalid_citations=invalid + len(dropped),
             generated=True,
             followups=suggest_followups(question, hits, used, language, limit),
         )
+        if check.nothing_supported:  # not shown as an answer; kept for a flagged view or a fallback
+            return replace(
+                answer,
+                text=message("abstain", language),
+                unsupported_text=text,
+                abstained=True,
+                reason=message("unsupported", language),
+            )
+        return answer
 
 
 def _with_context(question: str, search_query: str) -> str:

@@ -290,6 +290,12 @@ def ask(
         out.print(answer.text, markup=False, highlight=False)
     if answer.abstained:
         out.print(f"[yellow]Abstained:[/] {escape(answer.reason)}")
+    streamed = stream and answer.generated
+    if answer.unsupported_text and not streamed:
+        out.print("[yellow]Generated, but not supported by the sources (not shown as the answer):[/]")
+        out.print(answer.unsupported_text, markup=False, highlight=False)
+    for sentence in answer.unsupported_sentences if not answer.unsupported_text else ():
+        out.print(f"[yellow]Not supported by its source:[/] {escape(sentence)}")
     if answer.unsupported_numbers:
         listed = ", ".join(answer.unsupported_numbers)
         out.print(f"[yellow]Not in any source:[/] {escape(listed)} (confidence lowered)")

@@ -109,6 +109,13 @@ class Answer:
     invalid_citations: int = 0
     #: Figures in the answer that no source shown to the model contains.
     unsupported_numbers: list[str] = field(default_factory=list)
+    #: Sentences no cited source supports (uncited ones with content included): llmpilot.support.
+    unsupported_sentences: list[str] = field(default_factory=list)
+    #: Share of the judged sentences that their cited source supports (1.0 when none was judged).
+    support: float = 1.0
+    #: The generated text of an answer that abstained because no sentence was supported (so a UI
+    #: can show it flagged); "" otherwise.
+    unsupported_text: str = ""
     generated: bool = False
     latency_ms: dict[str, float] = field(default_factory=dict)
     #: The query retrieval ran with (the condensed one for a follow-up in a conversation).

@@ -173,6 +173,8 @@ def test_ask_verifies_citations_and_reports_dropped_markers(client: TestClient, 
     assert not body["abstained"] and 0.0 < body["confidence"] <= 1.0
     assert "Saturday" in body["answer"] and "[1]" in body["answer"] and "[9]" not in body["answer"]
     assert body["invalid_citations"] == 1  # the fake always cites a non-existent [9]
+    # It quotes source [1]: every sentence is supported, nothing is flagged.
+    assert body["support"] == 1.0 and body["unsupported_sentences"] == [] and body["unsupported_text"] == ""
     (citation,) = body["citations"]
     assert citation["n"] == 1 and citation["doc_id"].endswith("support.txt") and not citation["attributed"]
     assert citation == body["sources"][0]
@@ -285,6 +287,7 @@ def test_traces_list_and_detail(client: TestClient, keys: Keys) -> None:
     detail = client.get(f"/api/traces/{trace_id}", headers=auth(keys.acme_admin)).json()
     assert detail["citations"][0]["n"] == 1 and len(detail["sources"]) == 4
     assert detail["details"]["invalid_citations"] == 1 and detail["feedback"][0]["signal"] == "copied"
+    assert detail["details"]["support"] == 1.0 and detail["details"]["unsupported_sentences"] == []
     assert_error(client.get("/api/traces", headers=auth(keys.acme_admin), params={"limit": 0}), 422)
 
 
@@ -361,6 +364,7 @@ def test_chat_completion_honours_sampling_and_counts_usage(
     text = reply.json()["choices"][0]["message"]["content"]
     assert "Saturday" in text and "[9]" not in text
     assert reply.json()["llmpilot"]["invalid_citations"] == 0  # [9] was never written
+    assert reply.json()["llmpilot"]["support"] == 1.0  # the quoted sentence is supported by [1]
     usage = reply.json()["usage"]
     assert usage["prompt_tokens"] > 50 and usage["completion_tokens"] > 0
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]

@@ -176,6 +176,17 @@ def test_every_string_the_scripts_ask_for_exists_in_both_languages() -> None:
         assert used <= set(i18n.script_messages(lang)), lang
 
 
+def test_chat_flags_unsupported_sentences_in_both_languages() -> None:
+    chat = (STATIC_DIR / "chat.js").read_text(encoding="utf-8")
+    # The done event's sentence-support fields are read and shown through t(...) strings.
+    for needle in ("data.unsupported_sentences", "data.unsupported_text", 't("unsupported_sentences")'):
+        assert needle in chat
+    for lang in i18n.LANGS:
+        strings = i18n.script_messages(lang)
+        assert strings["unsupported_sentences"] != strings["unsupported"]
+        assert strings["unsupported_answer"].strip()
+
+
 def test_scripts_never_build_html_from_strings() -> None:
     for script in STATIC_DIR.glob("*.js"):
         text = script.read_text(encoding="utf-8")

@@ -145,6 +145,9 @@ def _extra(answer: DefendedAnswer, trace_id: str, condensed_by: str) -> dict[str
         "unsupported_numbers": answer.unsupported_numbers,
         "search_query": answer.search_query,
         "condensed_by": condensed_by,
+        "unsupported_sentences": answer.unsupported_sentences,
+        "support": answer.support,
+        "unsupported_text": answer.unsupported_text,
     }
 
 

@@ -117,6 +117,12 @@ class AskResponse(BaseModel):
     invalid_citations: int
     #: Figures the answer states that no source contains (they also lower `confidence`).
     unsupported_numbers: list[str] = Field(default_factory=list)
+    #: Sentences their cited source does not support, uncited ones included (llmpilot.support).
+    unsupported_sentences: list[str] = Field(default_factory=list)
+    #: Share of the judged sentences that are supported (also a factor of `confidence`).
+    support: float = Field(1.0, ge=0.0, le=1.0)
+    #: The generated text when it abstained because no sentence was supported ("" otherwise).
+    unsupported_text: str = ""
     lang: Literal["ko", "en"]
     latency_ms: dict[str, float]
     #: What retrieval searched for (the question itself on /api/ask).
@@ -304,6 +310,10 @@ class RagExtra(BaseModel):
     followups: list[str]
     invalid_citations: int
     unsupported_numbers: list[str] = Field(default_factory=list)
+    #: Sentence support as on /api/ask (AskResponse); `support` is None where it was not reported.
+    unsupported_sentences: list[str] = Field(default_factory=list)
+    support: float | None = Field(None, ge=0.0, le=1.0)
+    unsupported_text: str = ""
     #: What retrieval searched for: the last user message, or it condensed with the conversation.
     search_query: str = ""
     #: How the search query was made: "as-is", "rules" or "generator".

@@ -299,6 +299,23 @@ document.addEventListener("DOMContentLoaded", () => {
     setBusy(false);
   }
 
+  // Sentences the cited sources do not support (llmpilot.support), or the whole generated text when
+  // none was supported and the answer abstained: shown flagged, as text nodes only.
+  function unsupportedNotice(data) {
+    const sentences = Array.isArray(data.unsupported_sentences)
+      ? data.unsupported_sentences.filter((s) => typeof s === "string" && s)
+      : [];
+    if (data.abstained && typeof data.unsupported_text === "string" && data.unsupported_text) {
+      return el("div", { class: "notice notice-warn unsupported-answer", role: "note" },
+        el("strong", {}, t("unsupported_answer")),
+        el("blockquote", { lang: contentLang(data.unsupported_text) }, data.unsupported_text));
+    }
+    if (!sentences.length) return null;
+    return el("div", { class: "notice notice-warn unsupported-sentences", role: "note" },
+      el("strong", {}, t("unsupported_sentences")),
+      el("ul", {}, ...sentences.map((s) => el("li", { lang: contentLang(s) }, s))));
+  }
+
   function renderDone(turn, data) {
     turn.traceId = data.trace_id || turn.traceId;
     if (turn.traceId) turn.article.dataset.traceId = turn.traceId;
@@ -318,6 +335,8 @@ document.addEventListener("DOMContentLoaded", () => {
       turn.extras.append(el("div", { class: "notice notice-warn", role: "note" },
         el("strong", {}, t("unsupported")), ` ${data.unsupported_numbers.join(", ")}`));
     }
+    const flagged = unsupportedNotice(data);
+    if (flagged) turn.extras.append(flagged);
     for (const part of [renderConfidence(turn, data.confidence), renderCitations(turn, data.citations),
       renderFollowups(turn, data.followups), renderActions(turn)]) {
       if (part) turn.extras.append(part);
