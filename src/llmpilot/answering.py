@@ -92,6 +92,9 @@ UNITS = {
 }
 #: "1. ", "2) " at a line start: list numbering, not a figure.
 _ENUMERATOR = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
+#: A generated answer with a smaller share of supported sentences (or none that can be checked) is
+#: replaced by the extractive answer when the sources hold one (`answer.fallback: extractive`).
+MIN_ANSWER_SUPPORT = 0.5
 #: Sentences shorter than this (in tokens) carry too little to attribute ("Yes.", "네.").
 MIN_ATTRIBUTION_TOKENS = 3
 
@@ -118,6 +121,11 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "unsupported": {
         "ko": "생성된 답변이 출처 문서로 뒷받침되지 않습니다.",
         "en": "The answer is not supported by the sources.",
+    },
+    "quoted": {
+        "ko": "모델의 답변이 출처로 뒷받침되지 않아, 질문에 답하는 출처 문장을 그대로 인용했습니다.",
+        "en": "The model's answer was not supported by the sources, so these are the sources' own "
+        "sentences that answer the question.",
     },
     "followup": {
         "ko": "{topic}에 대해 더 알려 주세요.",
@@ -157,6 +165,7 @@ def answer_dict(answer: Answer) -> dict[str, object]:
         "lang": answer.lang,
         "latency_ms": answer.latency_ms,
         "search_query": answer.search_query,
+        "fallback": answer.fallback,
         "usage": {
             "prompt_tokens": answer.usage.prompt_tokens,
             "completion_tokens": answer.usage.completion_tokens,
@@ -632,9 +641,11 @@ class Responder:
         lang: Lang | None = None,
         confidence: float | None = None,
         abstain_reason: str = "",
+        fallback: bool = True,
     ) -> Answer:
         """The policy applied to what a generator wrote (`raw`; None = it was not called) from
-        `hits` numbered as the model saw them — for answers generated elsewhere too (evaluation)."""
+        `hits` numbered as the model saw them — for answers generated elsewhere too (evaluation).
+        An answer with no supported sentence falls back to quoting the sources (`fallback`)."""
         language = lang or question_language(question)
         hits = list(hits)
         support = retrieval_confidence(hits) if confidence is None else confidence
@@ -707,14 +718,45 @@ class Responder:
             followups=suggest_followups(question, hits, used, language, limit),
         )
         if check.nothing_supported:  # not shown as an answer; kept for a flagged view or a fallback
-            return replace(
+            abstained = replace(
                 answer,
                 text=message("abstain", language),
                 unsupported_text=text,
                 abstained=True,
                 reason=message("unsupported", language),
             )
+            return self._fallback(question, hits, language, support, abstained) if fallback else abstained
+        weak = check.support < MIN_ANSWER_SUPPORT or not check.judged
+        if fallback and (weak or answer.confidence < self.policy.abstain_below):
+            # Mostly unsupported, nothing in it to check ("The answer to this question is:"), or its
+            # figures and support pulled the confidence under the abstain threshold: quote the
+            # sources when they answer; else show it, flagged, with its lowered confidence.
+            quoted = self._fallback(question, hits, language, support, replace(answer, unsupported_text=text))
+            return quoted if quoted.fallback else answer
         return answer
+
+    def _fallback(
+        self, question: str, hits: list[Hit], lang: Lang, confidence: float, unsupported: Answer
+    ) -> Answer:
+        """The extractive answer from the same sources, when the policy allows it and it is itself
+        supported; else the abstention. Labelled: the reader sees that it quotes the sources."""
+        if self.policy.fallback != "extractive":
+            return unsupported
+        from llmpilot.generation.extractive import ExtractiveAnswerer
+
+        with self._search_lock:  # kiwi, like retrieval
+            quoted = ExtractiveAnswerer().answer_sources(question, hits)
+        if not quoted.strip():
+            return unsupported
+        answer = self.judge(question, hits, quoted, lang=lang, confidence=confidence, fallback=False)
+        if answer.abstained:
+            return unsupported
+        return replace(
+            answer,
+            fallback="extractive",
+            unsupported_text=unsupported.unsupported_text,
+            reason=message("quoted", lang),
+        )
 
 
 def _with_context(question: str, search_query: str) -> str:

@@ -173,6 +173,10 @@ class AnswerConfig(Section):
     #: "rules" (no LLM; measured in benchmarks/results/multiturn.json), "generator" (the configured
     #: generator rewrites it, rules as the fallback) or "off" (the last message as it is).
     condense: Literal["rules", "generator", "off"] = "rules"
+    #: When no sentence of the generated answer is supported by its sources: "extractive" shows the
+    #: sentences of the sources that answer the question instead (labelled as quoted), "abstain"
+    #: says so without an answer.
+    fallback: Literal["extractive", "abstain"] = "extractive"
 
 
 class PipelineConfig(Section):

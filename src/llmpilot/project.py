@@ -94,6 +94,7 @@ answer:                   # the answer policy of ask, serve and answer scoring (
   attribute_min_overlap: 0.5   # answers without [n]: cite a source holding this share of a sentence's tokens
   followups: 3            # suggested follow-up questions (0 = none)
   condense: rules         # follow-ups in a conversation -> standalone search query: rules | generator | off
+  fallback: extractive    # an unsupported generated answer -> quote the sources (extractive) | abstain
 """
 
 

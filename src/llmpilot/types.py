@@ -116,6 +116,9 @@ class Answer:
     #: The generated text of an answer that abstained because no sentence was supported (so a UI
     #: can show it flagged); "" otherwise.
     unsupported_text: str = ""
+    #: "extractive" when the generated answer was unsupported and the answer shown quotes the
+    #: sources instead (`unsupported_text` holds what the generator wrote); "" otherwise.
+    fallback: str = ""
     generated: bool = False
     latency_ms: dict[str, float] = field(default_factory=dict)
     #: The query retrieval ran with (the condensed one for a follow-up in a conversation).

@@ -1,7 +1,7 @@
 """The generator contract (llmpilot.testing.GeneratorContract) on every built-in generator:
 llama-cpp in process, and openai against a real llama-cpp-python server on 127.0.0.1 (fixture
-`llamacpp_server` in tests/conftest.py), both on SmolLM2-135M-Instruct. Answer quality is
-irrelevant here: the model is tiny.
+`llamacpp_server` in tests/conftest.py), both on SmolLM2-135M-Instruct (answer quality is
+irrelevant here: the model is tiny), and extractive (quotes sources, no model).
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from llmpilot.testing.generator import ENGLISH
 
 pytestmark = pytest.mark.slow
 
+#: The model-backed generators TestBuiltinGenerators runs the contract on.
+LLM_GENERATORS = ["llama-cpp", "openai"]
 #: The built-in generators this module runs the contract on (tests/contracts/test_coverage.py checks it).
-COVERED = ["llama-cpp", "openai"]
+COVERED = [*LLM_GENERATORS, "extractive"]
 API_KEY_ENV = "LLMPILOT_TEST_LLAMACPP_KEY"
 
 
@@ -34,7 +36,7 @@ def n_tokens() -> Iterator[Callable[[str], int]]:
 
 
 class TestBuiltinGenerators(GeneratorContract):
-    @pytest.fixture(params=COVERED)
+    @pytest.fixture(params=LLM_GENERATORS)
     def generator_config(
         self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     ) -> GeneratorConfig:
@@ -54,6 +56,15 @@ class TestBuiltinGenerators(GeneratorContract):
         assert len(list(generator.stream(ENGLISH, max_tokens=max_tokens, temperature=0.0))) == max_tokens
         text = generator.generate(ENGLISH, max_tokens=max_tokens, temperature=0.0)
         assert 1 <= n_tokens(text) <= max_tokens + 1  # +1: re-tokenizing decoded text may split differently
+
+
+class TestExtractiveGenerator(GeneratorContract):
+    """The extractive answerer (no model): the contract's prompts carry no sources, so it answers
+    that the sources do not say, in the question's language; max_tokens counts words."""
+
+    @pytest.fixture
+    def generator_config(self) -> GeneratorConfig:
+        return GeneratorConfig(name="extractive", seed=7)
 
 
 def test_llamacpp_reports_its_window_and_counts_tokens() -> None:

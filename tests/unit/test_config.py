@@ -218,7 +218,7 @@ def test_fields_hashed_in_full_exist() -> None:
             "auto, en, ko",
         ),
         ({"index": {"vector": {"kind": "faiss"}}}, "index.vector.kind", "vector index", "exact, hnsw"),
-        ({"generator": {"name": "vllm"}}, "generator.name", "generator", "llama-cpp, openai"),
+        ({"generator": {"name": "vllm"}}, "generator.name", "generator", "extractive, llama-cpp, openai"),
     ],
 )
 def test_unknown_component_names_the_field_and_the_registered_names(

@@ -42,9 +42,15 @@ def tokenize() -> Tokenize:
     return factory.tokenizer("auto")
 
 
-def judge(tokenize: Tokenize, raw: str, docs: Sequence[str], question: str = "What does it say?") -> Answer:
+def judge(
+    tokenize: Tokenize,
+    raw: str,
+    docs: Sequence[str],
+    question: str = "What does it say?",
+    fallback: str = "abstain",
+) -> Answer:
     responder = Responder.for_scoring(
-        AnswerConfig(abstain_below=0.5, followups=0),
+        AnswerConfig(abstain_below=0.5, followups=0, fallback=fallback),  # type: ignore[arg-type]
         texts=lambda ids: {i: DOCS[i] for i in ids if i in DOCS},
         tokenize=tokenize,
     )
@@ -68,6 +74,30 @@ def test_word_salad_with_a_marker_is_unsupported_and_abstains(tokenize: Tokenize
     body = answer_dict(answer)
     assert body["support"] == 0.0 and body["unsupported_text"] == answer.unsupported_text
     assert body["unsupported_sentences"] == answer.unsupported_sentences
+
+
+def test_an_unsupported_answer_falls_back_to_quoting_the_sources(tokenize: Tokenize) -> None:
+    salad = "The warranty cycles is a phone of Saturday batteries and the sunshine glowing [1]."
+    answer = judge(tokenize, salad, ["support.txt"], "When is phone support open on Saturday?", "extractive")
+    assert not answer.abstained and answer.fallback == "extractive"
+    assert "10:00 to 14:00" in answer.text and [c.n for c in answer.citations] == [1]
+    assert answer.support == 1.0 and answer.reason == MESSAGES["quoted"]["en"]
+    assert answer.unsupported_text.startswith("The warranty cycles is a phone")  # what the model wrote
+    assert answer_dict(answer)["fallback"] == "extractive"
+    # Nothing in the sources answers an off-topic question: then it still abstains.
+    off_topic = judge(tokenize, salad, ["support.txt"], "Who painted the Mona Lisa?", "extractive")
+    assert (
+        off_topic.abstained and off_topic.fallback == "" and off_topic.reason == MESSAGES["unsupported"]["en"]
+    )
+    # Korean: the quoted source sentence, in Korean.
+    ko = judge(
+        tokenize,
+        "반품 보증 사이클 배터리 토요일 햇빛 [1].",
+        ["returns_ko.txt"],
+        "반품 운송비는 얼마인가요?",
+        "extractive",
+    )
+    assert ko.fallback == "extractive" and "15만 원" in ko.text and ko.reason == MESSAGES["quoted"]["ko"]
 
 
 def test_a_quote_with_a_marker_is_supported_and_kept(tokenize: Tokenize) -> None:

@@ -193,7 +193,9 @@ class HnswVectorIndex(_VectorIndexBase):
         arr = self._check_build(ids, vectors)
         self._index = self._new_index()
         if len(ids):
-            self._index.add(np.arange(len(ids), dtype=np.uint64), arr)
+            # One thread: a multi-threaded insert order makes the graph (and, rarely, which
+            # neighbour is found first) differ between builds of the same vectors.
+            self._index.add(np.arange(len(ids), dtype=np.uint64), arr, threads=1)
         self._ids = list(ids)
 
     def search(self, queries: np.ndarray, k: int) -> list[list[ScoredId]]:

@@ -89,6 +89,7 @@ def save_trace(
         "unsupported_text": answer.unsupported_text,
         "attributed": any(c.attributed for c in answer.citations),
         "followups": answer.followups,
+        "fallback": answer.fallback,
         "incomplete": incomplete,
     }
     latency = {key: answer.latency_ms.get(key, 0.0) for key in ("retrieve", "generate", "total")}

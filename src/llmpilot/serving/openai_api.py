@@ -148,6 +148,7 @@ def _extra(answer: DefendedAnswer, trace_id: str, condensed_by: str) -> dict[str
         "unsupported_sentences": answer.unsupported_sentences,
         "support": answer.support,
         "unsupported_text": answer.unsupported_text,
+        "fallback": answer.fallback,
     }
 
 

@@ -121,6 +121,8 @@ class AskResponse(BaseModel):
     unsupported_sentences: list[str] = Field(default_factory=list)
     #: Share of the judged sentences that are supported (also a factor of `confidence`).
     support: float = Field(1.0, ge=0.0, le=1.0)
+    #: "extractive": the generated answer was unsupported; `answer` quotes the sources instead.
+    fallback: str = ""
     #: The generated text when it abstained because no sentence was supported ("" otherwise).
     unsupported_text: str = ""
     lang: Literal["ko", "en"]
@@ -313,6 +315,7 @@ class RagExtra(BaseModel):
     #: Sentence support as on /api/ask (AskResponse); `support` is None where it was not reported.
     unsupported_sentences: list[str] = Field(default_factory=list)
     support: float | None = Field(None, ge=0.0, le=1.0)
+    fallback: str = ""
     unsupported_text: str = ""
     #: What retrieval searched for: the last user message, or it condensed with the conversation.
     search_query: str = ""

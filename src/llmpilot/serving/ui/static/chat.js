@@ -305,6 +305,15 @@ document.addEventListener("DOMContentLoaded", () => {
     const sentences = Array.isArray(data.unsupported_sentences)
       ? data.unsupported_sentences.filter((s) => typeof s === "string" && s)
       : [];
+    if (data.fallback === "extractive") {
+      // The model's answer was unsupported: the answer shown quotes the sources (say so).
+      return el("div", { class: "notice notice-warn quoted-answer", role: "note" },
+        el("strong", {}, t("quoted")),
+        typeof data.unsupported_text === "string" && data.unsupported_text
+          ? el("details", {}, el("summary", {}, t("unsupported_answer")),
+            el("blockquote", { lang: contentLang(data.unsupported_text) }, data.unsupported_text))
+          : null);
+    }
     if (data.abstained && typeof data.unsupported_text === "string" && data.unsupported_text) {
       return el("div", { class: "notice notice-warn unsupported-answer", role: "note" },
         el("strong", {}, t("unsupported_answer")),
