@@ -283,11 +283,45 @@ def _unit(word: str) -> str | None:
     return unit
 
 
+_NUMBER_WORDS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
+}
+#: A number word right before a unit ("one-year", "ten years", "a month"): a figure like "1 year".
+#: Only before a unit, so "one of the sources" or "a battery" is left alone.
+_WORD_FIGURE = re.compile(
+    r"\b(" + "|".join(_NUMBER_WORDS) + r")(?=[\s-]+(?:full\s+)?"
+    r"(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|cycles?|percent)\b)",
+    re.IGNORECASE,
+)
+
+
+def spell_numbers(text: str) -> str:
+    """Number words before a unit written as digits ("a one-year guarantee" -> "a 1-year
+    guarantee"), so "one-year" is checked like "1 year" against a source's "10 years"."""
+    return _WORD_FIGURE.sub(lambda m: str(_NUMBER_WORDS[m.group(1).lower()]), text)
+
+
 def quantities(text: str, window: int = 1) -> list[tuple[str, str | None]]:
     """(figure, unit or None) for each number in `text` ([n] markers and list numbering left out).
     The unit is the first unit word among the `window` words after the number (sources say
     "6,000 full charge cycles"; an answer's "3 years" must have its unit right there)."""
-    text = _ENUMERATOR.sub(" ", _MARKER.sub(" ", text))
+    text = spell_numbers(_ENUMERATOR.sub(" ", _MARKER.sub(" ", text)))
     out = []
     for match in _NUMBER.finditer(text):
         following = re.findall(r"%|[A-Za-z]+|[가-힣]+", text[match.end() : match.end() + 40])

@@ -223,6 +223,11 @@ def test_chat_streams_cites_and_stores_feedback(driver: Any, server: Server) -> 
     assert trace_id
     answer = bot.find_element("css selector", ".answer-text").text
     assert answer.strip()
+    # The reader sees the fact: SmolLM2's own words when its cited source supports them, else the
+    # source's sentence quoted by the answer policy, and then labelled as quoted.
+    assert "10 years" in answer, answer
+    if bot.find_elements("css selector", ".quoted-answer"):
+        assert "warrants the SolBox 10" in answer
     # Token by token: several pieces of text arrived before the final one.
     assert driver.execute_script("return window.__deltas['turn-1'] || 0") >= 3
     assert "Confidence" in bot.find_element("css selector", ".confidence").text

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from llmpilot import factory
-from llmpilot.answering import MESSAGES, Responder, answer_dict
+from llmpilot.answering import MESSAGES, Responder, answer_dict, spell_numbers
 from llmpilot.config import AnswerConfig
 from llmpilot.support import (
     MIN_SUPPORT_SHARE,
@@ -196,3 +196,20 @@ def test_sentences_too_short_to_judge_count_neither_way(tokenize: Tokenize) -> N
         ).support
         == 1.0
     )
+
+
+def test_a_figure_written_as_a_word_is_checked_like_digits(tokenize: Tokenize) -> None:
+    """SmolLM2's "The SolBox 10 battery warranty is a one-year guarantee." shares most words with a
+    page saying "10 years": only the figure check can refuse it, so "one-year" must count as 1 year."""
+    wrong = "The battery warranty is a one-year guarantee [1]."
+    answer = judge(tokenize, wrong, ["warranty.md"], "How long is the battery warranty?")
+    assert answer.unsupported_numbers == ["1 year"]
+    assert answer.support == 0.0 and answer.abstained
+    fallen_back = judge(tokenize, wrong, ["warranty.md"], "How long is the battery warranty?", "extractive")
+    assert fallen_back.fallback == "extractive" and "10 years" in fallen_back.text
+    # Number words elsewhere are words: "one of", "a battery" stay as they are.
+    assert spell_numbers("one of the sources says a battery") == "one of the sources says a battery"
+    right = judge(
+        tokenize, "The battery is covered for ten years or 6,000 full charge cycles [1].", ["warranty.md"]
+    )
+    assert right.unsupported_numbers == [] and not right.abstained
