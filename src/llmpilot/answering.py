@@ -166,11 +166,7 @@ def answer_dict(answer: Answer) -> dict[str, object]:
         "latency_ms": answer.latency_ms,
         "search_query": answer.search_query,
         "fallback": answer.fallback,
-        "usage": {
-            "prompt_tokens": answer.usage.prompt_tokens,
-            "completion_tokens": answer.usage.completion_tokens,
-            "total_tokens": answer.usage.total_tokens,
-        },
+        "usage": answer.usage.as_dict(),
     }
 
 
@@ -572,7 +568,7 @@ class Responder:
     ) -> None:
         self.pipeline = pipeline
         self.policy = policy or pipeline.cfg.answer
-        self._texts = texts or self._store_texts
+        self._texts = texts or pipeline.project.store.document_texts
         self._tokenize = tokenize
         self._search_lock = threading.Lock()
 
@@ -581,10 +577,6 @@ class Responder:
         with self._search_lock:
             self.pipeline.search("warm up")
         self.tokenize(["warm up", "준비"])
-
-    def _store_texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
-        docs = self.pipeline.project.store.documents(list(dict.fromkeys(doc_ids)))
-        return {d.document.id: d.document.text for d in docs}
 
     @property
     def tokenize(self) -> Tokenize:

@@ -46,12 +46,13 @@ def cli(*args: str) -> str:
     return proc.stdout
 
 
-def build_project(root: Path) -> Path:
+def build_project(root: Path, **generator: object) -> Path:
+    """A served project over three sample files; `generator` settings override the short answers."""
     # One generator thread: the machine is shared, and llama.cpp's spinning threads suffer most from that.
     cfg = parse_config(
         {
             "retrieval": {"top_k": 3},
-            "generator": {"max_tokens": 16, "n_threads": 1},
+            "generator": {"max_tokens": 16, "n_threads": 1, **generator},
             "answer": {"followups": 2},
         }
     )

@@ -19,12 +19,8 @@ import httpx
 import pytest
 
 from llmpilot.answering import MESSAGES
-from llmpilot.config import parse_config
-from llmpilot.ingest import Ingestor
-from llmpilot.project import CONFIG_NAME, Project
-from llmpilot.sources.files import discover_files
 from tests.conftest import free_port
-from tests.fixtures.serving import copy_samples
+from tests.e2e.test_serve_e2e import build_project as build_serve_project
 
 pytestmark = pytest.mark.slow
 
@@ -53,22 +49,8 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def build_project(root: Path) -> Path:
-    # Long answers (so a disconnect lands mid-generation), one generator thread (shared machine).
-    cfg = parse_config(
-        {
-            "retrieval": {"top_k": 3},
-            "generator": {"max_tokens": 200, "n_threads": 1, "temperature": 0.0},
-            "answer": {"followups": 2},
-        }
-    )
-    folder = root / "manuals"
-    folder.mkdir()
-    (folder / CONFIG_NAME).write_text(cfg.to_yaml(), encoding="utf-8")
-    project = Project.open(folder)
-    found = discover_files([copy_samples(root / "docs", ("warranty.md", "support.txt", "returns_ko.txt"))])
-    Ingestor(project).run(found.units, origins=found.origins, errors=found.errors, skipped=found.skipped)
-    project.close()
-    return folder
+    # Long answers, so a disconnect lands mid-generation.
+    return build_serve_project(root, max_tokens=200, temperature=0.0)
 
 
 def start_server(project: Path, root: Path) -> Server:

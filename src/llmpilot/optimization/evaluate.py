@@ -153,7 +153,7 @@ class Evaluator:
         self._unit = dataset_unit(dataset, dataset_dir, corpus_fingerprint)
         self._embedders: dict[str, QueryVectorCache] = {}
         self._prepared: dict[tuple[str, bool], _Prepared] = {}
-        self.answerer = AnswerGenerator(self.root, self._stored_texts) if self.answer_metrics else None
+        self.answerer = AnswerGenerator(self.root, self.store.document_texts) if self.answer_metrics else None
         #: A corpus sample's evaluator embeds through the full study's cache (and counts real calls).
         self.shared_cache = shared_cache
         if self.answer_metrics and not any(q.answers for q in dataset.queries):
@@ -164,11 +164,6 @@ class Evaluator:
 
     def close(self) -> None:
         self.store.close()
-
-    def _stored_texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
-        """Document texts as stored (after transforms): what chunk offsets and citations refer to."""
-        docs = self.store.documents(list(dict.fromkeys(doc_ids)))
-        return {d.document.id: d.document.text for d in docs}
 
     def project(self, cfg: PipelineConfig) -> Project:
         cfg = cfg.model_copy(update={"store": f"sqlite:///{self.root / 'bench.db'}"})

@@ -17,12 +17,19 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from llmpilot.answering import AnswerRun, DefendedAnswer
+from llmpilot.answering import AnswerRun, DefendedAnswer, answer_dict
 from llmpilot.pipeline import Sampling
 from llmpilot.serving.auth import Principal
 from llmpilot.serving.deps import ERRORS, citation_json, get_state, principal, save_trace
 from llmpilot.serving.errors import ApiError, error_body
-from llmpilot.serving.schemas import MAX_QUESTION_CHARS, ChatCompletion, ChatRequest, ModelCard, ModelList
+from llmpilot.serving.schemas import (
+    MAX_QUESTION_CHARS,
+    ChatCompletion,
+    ChatRequest,
+    ModelCard,
+    ModelList,
+    RagExtra,
+)
 from llmpilot.serving.state import Collection, ServerState
 from llmpilot.serving.streaming import EventFormat, GuardedStream, answer_events
 
@@ -132,32 +139,14 @@ def sampling(body: ChatRequest, max_tokens_limit: int) -> Sampling:
     return Sampling(max_tokens=max_tokens, temperature=body.temperature, stop=tuple(stop))
 
 
+#: The answer fields the `llmpilot` extra carries: those RagExtra declares, taken from the one
+#: answer JSON (`answer_dict`), so a new answer field reaches /v1 by being declared there.
+_RAG_FIELDS = tuple(name for name in RagExtra.model_fields if name not in ("trace_id", "condensed_by"))
+
+
 def _extra(answer: DefendedAnswer, trace_id: str, condensed_by: str) -> dict[str, Any]:
-    return {
-        "trace_id": trace_id,
-        "citations": [citation_json(c) for c in answer.citations],
-        "sources": [citation_json(c) for c in answer.sources],
-        "confidence": answer.confidence,
-        "abstained": answer.abstained,
-        "reason": answer.reason,
-        "followups": answer.followups,
-        "invalid_citations": answer.invalid_citations,
-        "unsupported_numbers": answer.unsupported_numbers,
-        "search_query": answer.search_query,
-        "condensed_by": condensed_by,
-        "unsupported_sentences": answer.unsupported_sentences,
-        "support": answer.support,
-        "unsupported_text": answer.unsupported_text,
-        "fallback": answer.fallback,
-    }
-
-
-def _usage(answer: DefendedAnswer) -> dict[str, int]:
-    return {
-        "prompt_tokens": answer.usage.prompt_tokens,
-        "completion_tokens": answer.usage.completion_tokens,
-        "total_tokens": answer.usage.total_tokens,
-    }
+    body = answer_dict(answer)
+    return {"trace_id": trace_id, "condensed_by": condensed_by, **{name: body[name] for name in _RAG_FIELDS}}
 
 
 @router.post("/chat/completions", response_model=ChatCompletion, responses=CHAT_RESPONSES)
@@ -189,7 +178,7 @@ def chat_completions(
         "choices": [
             {"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}
         ],
-        "usage": _usage(answer),
+        "usage": answer.usage.as_dict(),
         "llmpilot": _extra(answer, trace_id, condensed_by),
     }
 
@@ -202,17 +191,20 @@ def chat_format(
     condensed_by: str,
     include_usage: bool,
 ) -> EventFormat:
-    def chunk(delta: dict[str, Any], finish: str | None, extra: dict[str, Any] | None = None) -> str:
-        payload: dict[str, Any] = {
+    def event(choices: list[dict[str, Any]], **fields: Any) -> str:
+        payload = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": collection.name,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "choices": choices,
+            **fields,
         }
-        if extra is not None:
-            payload["llmpilot"] = extra
         return "data: " + json_dumps(payload) + "\n\n"
+
+    def chunk(delta: dict[str, Any], finish: str | None, extra: dict[str, Any] | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return event([choice]) if extra is None else event([choice], llmpilot=extra)
 
     def start(run: AnswerRun) -> str:
         sources = [citation_json(s) for s in run.sources]
@@ -224,15 +216,7 @@ def chat_format(
             events.append(chunk({"content": answer.text}, None))
         events.append(chunk({}, "stop", _extra(answer, trace_id, condensed_by)))
         if include_usage:  # OpenAI's shape: a last chunk with no choices and the usage
-            usage_chunk = {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": collection.name,
-                "choices": [],
-                "usage": _usage(answer),
-            }
-            events.append("data: " + json_dumps(usage_chunk) + "\n\n")
+            events.append(event([], usage=answer.usage.as_dict()))
         return events
 
     def error() -> str:

@@ -322,6 +322,10 @@ class Store:
             for r in rows
         ]
 
+    def document_texts(self, ids: Iterable[str]) -> dict[str, str]:
+        """Stored text by document id (each id once): what chunk offsets and citations refer to."""
+        return {d.document.id: d.document.text for d in self.documents(dict.fromkeys(ids))}
+
     def set_duplicate_of(self, conn: Connection, doc_id: str, duplicate_of: str | None) -> None:
         conn.execute(
             update(schema.documents).where(schema.documents.c.id == doc_id).values(duplicate_of=duplicate_of)
