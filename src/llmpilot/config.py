@@ -177,6 +177,9 @@ class AnswerConfig(Section):
     #: sentences of the sources that answer the question instead (labelled as quoted), "abstain"
     #: says so without an answer.
     fallback: Literal["extractive", "abstain"] = "extractive"
+    #: A weak generated answer (what would fall back) is first generated once more with the strict
+    #: prompt (prompts/extractive.txt: copy the answering sentence, cite it); off saves that time.
+    retry: bool = True
 
 
 class PipelineConfig(Section):

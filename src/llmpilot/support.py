@@ -11,7 +11,10 @@ ending in "[1]" passes that check. Here every sentence is judged against the sou
   token (E07, SBX-2210) of the sentence occurs in that same source: "E12" with a source that
   only says "E07" is not supported however many other words match.
 
-Sentences with fewer than `MIN_JUDGED_TOKENS` content tokens ("Yes.", "네.") are not judged.
+Sentences with fewer than `MIN_JUDGED_TOKENS` content tokens ("Yes.", "네.") are not judged, nor
+are sentences that only restate the question (fewer than `MIN_NEW_TOKENS` content tokens that are
+not the question's): an echo of the question shares words with the source that answers it but
+states nothing, and a small model's "answer" is often just that.
 A judged sentence that cites nothing and that attribution cannot place is unsupported.
 """
 
@@ -34,6 +37,8 @@ Tokenize = Callable[[Sequence[str]], list[list[str]]]
 MIN_SUPPORT_SHARE = 0.6
 #: Fewer content tokens than this: too short to judge (and too short to attribute).
 MIN_JUDGED_TOKENS = MIN_ATTRIBUTION_TOKENS
+#: Content tokens beyond the question's that a sentence needs to state anything ("10 years").
+MIN_NEW_TOKENS = 2
 
 #: Error codes, model and serial numbers: letters then (a hyphen and) a digit: E07, SBX-2210, A4.
 _CODE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,6}-?\d[A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?![A-Za-z0-9])")
@@ -121,6 +126,7 @@ def check_support(
     verifiable: Callable[[int], bool],
     attribute_min_overlap: float,
     min_share: float = MIN_SUPPORT_SHARE,
+    question: str = "",
 ) -> SupportCheck:
     """Judge each sentence against the sources it cites: its valid [n] markers (invalid ones were
     already removed from the text), else the verifiable source(s) holding the largest share of its
@@ -129,12 +135,13 @@ def check_support(
         return SupportCheck(())
     plain = [strip_markers(s, set(cited_markers(s))) for s in sentences]
     sources = [f"{h.title}\n{h.chunk.text}" for h in hits]
-    token_sets = [set(tokens) for tokens in tokenize([*plain, *sources])]
-    sentence_sets, source_sets = token_sets[: len(plain)], token_sets[len(plain) :]
+    token_sets = [set(tokens) for tokens in tokenize([*plain, *sources, question])]
+    sentence_sets, source_sets = token_sets[: len(plain)], token_sets[len(plain) : -1]
+    asked = token_sets[-1]
     checks: list[SentenceCheck] = []
     for sentence, words in zip(sentences, sentence_sets, strict=True):
         marked = [n for n in cited_markers(sentence) if 1 <= n <= len(hits)]
-        judged = len(words) >= MIN_JUDGED_TOKENS
+        judged = len(words) >= MIN_JUDGED_TOKENS and len(words - asked) >= MIN_NEW_TOKENS
         attributed = not marked
         cited = marked
         if attributed and judged and hits:

@@ -127,6 +127,12 @@ class Answer:
     #: "extractive" when the generated answer was unsupported and the answer shown quotes the
     #: sources instead (`unsupported_text` holds what the generator wrote); "" otherwise.
     fallback: str = ""
+    #: True when the first generated answer was weak and this one comes from the one retry with
+    #: the strict prompt (or, when `fallback` is set too, the retry was weak as well).
+    retried: bool = False
+    #: The policy's raw signals (retrieval, support, figures; each 0-1) that `confidence` is
+    #: calibrated from (llmpilot.calibration).
+    signals: dict[str, float] = field(default_factory=dict)
     generated: bool = False
     latency_ms: dict[str, float] = field(default_factory=dict)
     #: The query retrieval ran with (the condensed one for a follow-up in a conversation).

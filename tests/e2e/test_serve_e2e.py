@@ -121,7 +121,8 @@ def test_openai_client_chat_completion(server: Server) -> None:
     assert completion.object == "chat.completion" and completion.model == "manuals"
     assert isinstance(completion.choices[0].message.content, str) and completion.choices[0].message.content
     rag = (completion.model_extra or {})["llmpilot"]
-    assert not rag["abstained"] and rag["confidence"] > 0.81
+    # Shown answers carry the calibrated probability of being correct (llmpilot.calibration).
+    assert not rag["abstained"] and 0.0 < rag["confidence"] < 1.0
     assert rag["sources"][0]["doc_id"].endswith("support.txt")
     assert all(c["n"] <= len(rag["sources"]) for c in rag["citations"])
 

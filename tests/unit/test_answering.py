@@ -20,6 +20,7 @@ from llmpilot.answering import (
     verify_citations,
 )
 from llmpilot.config import AnswerConfig, PipelineConfig
+from llmpilot.generation.prompting import PromptTemplate
 from llmpilot.pipeline import AnswerStream, Sampling
 from llmpilot.types import Chunk, Hit
 
@@ -130,6 +131,9 @@ class FakePipeline:
     answer: str
     cfg: PipelineConfig = field(default_factory=PipelineConfig)
     generated: int = 0
+    #: What the strict retry writes (None: the same answer again); the templates it was asked with.
+    retry_answer: str | None = None
+    templates: list[str] = field(default_factory=list)
 
     def search(self, question: str, k: int | None = None) -> list[Hit]:
         return self.hits
@@ -141,12 +145,15 @@ class FakePipeline:
         *,
         hits: Sequence[Hit] | None = None,
         sampling: Sampling | None = None,
+        template: PromptTemplate | None = None,
     ) -> AnswerStream:
         self.generated += 1
+        self.templates.append(template.name if template else "default")
         used = list(hits or self.hits)
+        text = self.answer if template is None or self.retry_answer is None else self.retry_answer
 
         def deltas() -> Iterator[str]:
-            yield from (w + " " for w in self.answer.split(" ") if w)
+            yield from (w + " " for w in text.split(" ") if w)
 
         return AnswerStream(question, used, deltas(), stop=sampling.stop if sampling else ())
 
@@ -238,3 +245,63 @@ def test_invented_figures_are_listed_and_lower_confidence() -> None:
     assert unsupported_numbers("보증 기간은 10년간입니다.", [ko_hit]) == []
     assert unsupported_numbers("보증 기간은 3년입니다.", [ko_hit]) == ["3 년"]
     assert figure_support("No figures here.", []) == 1.0
+
+
+# --- the one strict retry before the fallback -------------------------------------------------
+
+WORD_SALAD = "Turtles enjoy purple mountains while reciting the alphabet backwards slowly."
+SUPPORTED = "Phone support is open on Saturday from 10:00 to 14:00 [1]."
+
+
+def test_a_weak_answer_is_retried_once_with_the_strict_prompt_and_kept_when_supported() -> None:
+    pipeline = FakePipeline(SOURCES, WORD_SALAD, retry_answer=SUPPORTED)
+    answer = responder(pipeline, abstain_below=0.5).ask("When is phone support open on Saturday?")
+    assert pipeline.templates == ["default", "extractive"]
+    assert answer.retried and not answer.fallback and not answer.abstained
+    assert "10:00 to 14:00" in answer.text and [c.n for c in answer.citations] == [1]
+    assert answer.usage.completion_tokens == len(WORD_SALAD.split()) + len(SUPPORTED.split())
+
+
+def test_a_retry_that_is_weak_too_falls_back_to_quoting_the_sources() -> None:
+    pipeline = FakePipeline(SOURCES, WORD_SALAD, retry_answer="Bananas are yellow and curved fruit.")
+    answer = responder(pipeline, abstain_below=0.5).ask("When is phone support open on Saturday?")
+    assert pipeline.generated == 2
+    assert answer.retried and answer.fallback == "extractive"
+    assert "10:00" in answer.text and "Bananas" in answer.unsupported_text
+
+
+def test_no_retry_when_the_first_answer_is_supported_or_retry_is_off() -> None:
+    supported = FakePipeline(SOURCES, SUPPORTED, retry_answer=WORD_SALAD)
+    answer = responder(supported, abstain_below=0.5).ask("When is phone support open on Saturday?")
+    assert supported.generated == 1 and not answer.retried
+    off = FakePipeline(SOURCES, WORD_SALAD, retry_answer=SUPPORTED)
+    answer = responder(off, abstain_below=0.5, retry=False).ask("When is phone support open on Saturday?")
+    assert off.generated == 1 and not answer.retried and answer.fallback == "extractive"
+
+
+def test_a_question_naming_a_code_a_source_holds_is_not_abstained_on_weak_cosine() -> None:
+    table = "Error codes\n\nE07 | Overheating | the temperature is above 60 °C."
+    DOCS["errors.html"] = table
+    try:
+        weak_cosine = [hit("support.txt", 1, dense=0.79), hit("errors.html", 2, dense=0.7)]
+        policy = responder(FakePipeline(weak_cosine, "E07 means overheating [1]."), abstain_below=0.81)
+        assert policy.abstain_reason(weak_cosine, 0.79, "ko", question="에러 코드 E07은 무슨 뜻인가요?") == ""
+        # No code in the question, or a code the source lacks: the cosine decides as before.
+        assert policy.abstain_reason(weak_cosine, 0.79, "ko", question="에러 코드는 무슨 뜻인가요?")
+        assert policy.abstain_reason(weak_cosine, 0.79, "en", question="What does E12 mean?")
+    finally:
+        del DOCS["errors.html"]
+
+
+def test_generation_stops_where_the_model_echoes_the_prompts_source_fence() -> None:
+    from llmpilot.pipeline import PROMPT_ECHO, cut_prompt_echo
+
+    echoed = "The warranty is 10 years [2].\n<source>\nquestion: How long is the warranty?"
+    assert cut_prompt_echo(echoed) == "The warranty is 10 years [2].\n"
+    assert cut_prompt_echo("No fence here.") == "No fence here."
+    deltas = iter(["The warranty is 10 ", "years [2].\n<sou", "rce>\nquestion: How long"])
+    stream = AnswerStream("q", SOURCES, deltas, stop=list(PROMPT_ECHO))
+    assert (
+        "".join(stream) == "The warranty is 10 years [2].\n"
+        and stream.text == "The warranty is 10 years [2]."
+    )

@@ -46,3 +46,18 @@ def test_user_errors_exit_2_with_a_message_not_a_traceback(
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "not an llmpilot project" in err and "llmpilot init" in err and "Traceback" not in err
+
+
+def test_init_can_start_with_another_generator(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from llmpilot.cli import app
+    from llmpilot.project import Project
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["init", "--generator", "extractive", str(tmp_path / "p")])
+    assert ok.exit_code == 0, ok.output
+    assert Project.open(tmp_path / "p").config.generator.name == "extractive"
+    bad = runner.invoke(app, ["init", "--generator", "gpt-17", str(tmp_path / "q")])
+    assert bad.exit_code != 0 and "not a registered generator" in f"{bad.output}{bad.exception}"
+    assert not (tmp_path / "q" / "llmpilot.yaml").exists()

@@ -42,6 +42,12 @@ class PromptTemplate:
         return out
 
 
+def builtin_template(name: str) -> PromptTemplate:
+    """One of the templates shipped in llmpilot/prompts ("default", "extractive")."""
+    builtin = resources.files("llmpilot") / "prompts" / f"{name}.txt"
+    return PromptTemplate.parse(name, builtin.read_text(encoding="utf-8"))
+
+
 def load_template(spec: str, base: Path) -> PromptTemplate:
     """A built-in template name, or a file path (relative to `base`)."""
     builtin = resources.files("llmpilot") / "prompts" / f"{spec}.txt"

@@ -16,12 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmpilot import factory
-from llmpilot.answering import Responder, TextLookup, Tokenize, question_language
+from llmpilot.answering import STRICT_TEMPLATE, Responder, TextLookup, Tokenize, question_language
 from llmpilot.config import GeneratorConfig, PipelineConfig, stable_hash
 from llmpilot.errors import ConfigError
 from llmpilot.evaluation.metric_names import SENTENCE_METRICS
-from llmpilot.generation.prompting import PromptTemplate, load_template, messages_for_generator
-from llmpilot.pipeline import retrieval_confidence
+from llmpilot.generation.prompting import (
+    PromptTemplate,
+    builtin_template,
+    load_template,
+    messages_for_generator,
+)
+from llmpilot.pipeline import cut_prompt_echo, retrieval_confidence
 from llmpilot.project import resolve_generator_paths
 from llmpilot.protocols import Generator, SourceAnswerer
 from llmpilot.types import Hit
@@ -89,38 +94,57 @@ class AnswerGenerator:
         `llmpilot ask` and the server (abstention, citation verification), so scores measure it."""
         policy = Responder.for_scoring(cfg.answer, self._texts, self.tokenize)
         lang = question_language(question)
-        reason = policy.abstain_reason(hits, retrieval_confidence(hits), lang)
+        reason = policy.abstain_reason(hits, retrieval_confidence(hits), lang, question=question)
         if reason:  # no generation: the reader sees the abstention notice
             shown = policy.judge(question, hits, None, lang=lang, abstain_reason=reason)
             return GeneratedAnswer(shown.text, 0.0, reused=False, abstained=True)
+        generator = self.generator(cfg.generator)
+        raw, used, seconds, reused = self._generate(
+            cfg, generator, self.template(cfg.prompt.template), question, hits
+        )
+        answer, weak = policy.assess(question, used, raw, lang=lang)
+        if weak and cfg.answer.retry and not isinstance(generator, SourceAnswerer):
+            # The policy's one strict retry (answering.Responder.finish), as a user would get it.
+            strict = builtin_template(STRICT_TEMPLATE)
+            raw, used, retry_seconds, retry_reused = self._generate(cfg, generator, strict, question, hits)
+            answer, weak = policy.assess(question, used, raw, lang=lang)
+            seconds += retry_seconds
+            reused = reused and retry_reused
+        if weak:
+            answer = policy.fall_back(answer, used)
+        return GeneratedAnswer(answer.text, seconds, reused=reused, abstained=answer.abstained)
+
+    def _generate(
+        self,
+        cfg: PipelineConfig,
+        generator: Generator,
+        template: PromptTemplate,
+        question: str,
+        hits: Sequence[Hit],
+    ) -> tuple[str, list[Hit], float, bool]:
+        """The generator's raw text for this prompt (memoized: trials that share a generator and
+        its prompt share the answer), the sources it saw, seconds, and whether it was reused."""
         gen_cfg = cfg.generator
-        generator = self.generator(gen_cfg)
         messages, used = messages_for_generator(
-            generator,
-            self.template(cfg.prompt.template),
-            question,
-            hits,
-            cfg.prompt.max_context_chars,
-            gen_cfg.max_tokens,
+            generator, template, question, hits, cfg.prompt.max_context_chars, gen_cfg.max_tokens
         )
         semantic = gen_cfg.model_dump(mode="json", exclude=_NON_SEMANTIC)
         key = stable_hash({"generator": semantic, "messages": messages})
-        reused = key in self._memo
-        if reused:
+        if key in self._memo:
             raw, seconds = self._memo[key]
+            return raw, used, seconds, True
+        t0 = time.perf_counter()
+        if isinstance(generator, SourceAnswerer):  # the extractive answerer reads sources, not a prompt
+            raw = generator.answer_sources(question, used)
         else:
-            t0 = time.perf_counter()
-            if isinstance(generator, SourceAnswerer):  # the extractive answerer reads sources, not a prompt
-                raw = generator.answer_sources(question, used)
-            else:
-                raw = generator.generate(
-                    messages, max_tokens=gen_cfg.max_tokens, temperature=gen_cfg.temperature
-                )
-            seconds = time.perf_counter() - t0
-            self._memo[key] = (raw, seconds)
-            self.generated += 1
-        shown = policy.judge(question, used, raw, lang=lang)
-        return GeneratedAnswer(shown.text, seconds, reused=reused, abstained=shown.abstained)
+            text = generator.generate(
+                messages, max_tokens=gen_cfg.max_tokens, temperature=gen_cfg.temperature
+            )
+            raw = cut_prompt_echo(text)
+        seconds = time.perf_counter() - t0
+        self._memo[key] = (raw, seconds)
+        self.generated += 1
+        return raw, used, seconds, False
 
     @property
     def tokenize(self) -> Tokenize:

@@ -90,6 +90,7 @@ def save_trace(
         "attributed": any(c.attributed for c in answer.citations),
         "followups": answer.followups,
         "fallback": answer.fallback,
+        "retried": answer.retried,
         "incomplete": incomplete,
     }
     latency = {key: answer.latency_ms.get(key, 0.0) for key in ("retrieve", "generate", "total")}

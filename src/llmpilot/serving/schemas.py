@@ -123,6 +123,8 @@ class AskResponse(BaseModel):
     support: float = Field(1.0, ge=0.0, le=1.0)
     #: "extractive": the generated answer was unsupported; `answer` quotes the sources instead.
     fallback: str = ""
+    #: The first generated answer was weak: the model was asked once more with the strict prompt.
+    retried: bool = False
     #: The generated text when it abstained because no sentence was supported ("" otherwise).
     unsupported_text: str = ""
     lang: Literal["ko", "en"]
@@ -316,6 +318,7 @@ class RagExtra(BaseModel):
     unsupported_sentences: list[str] = Field(default_factory=list)
     support: float | None = Field(None, ge=0.0, le=1.0)
     fallback: str = ""
+    retried: bool = False
     unsupported_text: str = ""
     #: What retrieval searched for: the last user message, or it condensed with the conversation.
     search_query: str = ""

@@ -125,9 +125,15 @@ document.addEventListener("DOMContentLoaded", () => {
     if (followBottom) window.scrollTo({ top: document.documentElement.scrollHeight });
   }
 
+  // Confidence is a calibrated probability that the answer is correct (llmpilot.calibration):
+  // "high" from CONFIDENT_ABOVE, where wrong answers shown as confident were <= 5% in the answers
+  // benchmark; "medium" when more likely right than wrong.
+  const CONF_HIGH = 0.75;
+  const CONF_MEDIUM = 0.5;
+
   function confidenceLabel(value) {
-    if (value >= 0.7) return t("conf_high");
-    if (value >= 0.4) return t("conf_medium");
+    if (value >= CONF_HIGH) return t("conf_high");
+    if (value >= CONF_MEDIUM) return t("conf_medium");
     return t("conf_low");
   }
 
@@ -136,9 +142,10 @@ document.addEventListener("DOMContentLoaded", () => {
     const clamped = Math.min(1, Math.max(0, value));
     const labelId = `${turn.id}-conf`;
     const pct = `${Math.round(clamped * 100)}%`;
-    const meter = el("meter", { min: 0, max: 1, low: 0.4, high: 0.7, optimum: 1, value: clamped,
+    const meter = el("meter", { min: 0, max: 1, low: CONF_MEDIUM, high: CONF_HIGH, optimum: 1, value: clamped,
       "aria-labelledby": labelId });
-    return el("div", { class: `confidence conf-${clamped >= 0.7 ? "high" : clamped >= 0.4 ? "medium" : "low"}` },
+    const level = clamped >= CONF_HIGH ? "high" : clamped >= CONF_MEDIUM ? "medium" : "low";
+    return el("div", { class: `confidence conf-${level}` },
       el("span", { id: labelId, class: "conf-label" }, `${t("confidence")}: `), meter,
       el("span", { class: "conf-value" }, `${pct} · ${confidenceLabel(clamped)}`));
   }
@@ -319,7 +326,12 @@ document.addEventListener("DOMContentLoaded", () => {
         el("strong", {}, t("unsupported_answer")),
         el("blockquote", { lang: contentLang(data.unsupported_text) }, data.unsupported_text));
     }
-    if (!sentences.length) return null;
+    if (!sentences.length) {
+      // A supported answer that needed the strict retry: say so, quietly.
+      return data.retried && !data.abstained
+        ? el("div", { class: "notice retried-answer", role: "note" }, t("retried"))
+        : null;
+    }
     return el("div", { class: "notice notice-warn unsupported-sentences", role: "note" },
       el("strong", {}, t("unsupported_sentences")),
       el("ul", {}, ...sentences.map((s) => el("li", { lang: contentLang(s) }, s))));
