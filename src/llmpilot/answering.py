@@ -113,6 +113,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "en": "The retrieved passages give weak support (confidence {confidence:.3f} "
         "below the threshold {threshold:.3f}).",
     },
+    "unknown_code": {
+        "ko": "검색된 문서 어디에도 {codes}이(가) 나오지 않습니다.",
+        "en": "None of the retrieved passages mentions {codes}.",
+    },
     "no_sources": {
         "ko": "검색된 문서가 없습니다.",
         "en": "No passage was retrieved.",
@@ -676,6 +680,9 @@ class Responder:
         retrieval support unless the question names a code the top source holds."""
         if not hits:
             return message("no_sources", lang)
+        missing = codes_not_retrieved(question, hits)
+        if missing:  # "What does F12 mean?" over documents that list E03-E21: they do not say
+            return message("unknown_code", lang, codes=", ".join(missing))
         if confidence < self.policy.abstain_below and not names_a_retrieved_code(question, hits):
             return message("low_support", lang, confidence=confidence, threshold=self.policy.abstain_below)
         return ""
@@ -888,6 +895,17 @@ def question_coverage(question: str, text: str, tokenize: Tokenize) -> float:
     is supported but answers something else."""
     asked, said = (set(tokens) for tokens in tokenize([question, text]))
     return len(asked & said) / len(asked) if asked else 1.0
+
+
+def codes_not_retrieved(question: str, hits: Sequence[Hit]) -> list[str]:
+    """Codes the question names (F12, P0420) that no retrieved source contains, in order."""
+    from llmpilot.support import codes
+
+    asked = codes(question)
+    if not asked:
+        return []
+    found = set().union(*(codes(f"{hit.title}\n{hit.chunk.text}") for hit in hits))
+    return sorted(asked - found)
 
 
 def names_a_retrieved_code(question: str, hits: Sequence[Hit]) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from llmpilot.answering import (
+    MESSAGES,
     Responder,
     attribute,
     cited_markers,
@@ -288,7 +289,12 @@ def test_a_question_naming_a_code_a_source_holds_is_not_abstained_on_weak_cosine
         assert policy.abstain_reason(weak_cosine, 0.79, "ko", question="에러 코드 E07은 무슨 뜻인가요?") == ""
         # No code in the question, or a code the source lacks: the cosine decides as before.
         assert policy.abstain_reason(weak_cosine, 0.79, "ko", question="에러 코드는 무슨 뜻인가요?")
-        assert policy.abstain_reason(weak_cosine, 0.79, "en", question="What does E12 mean?")
+        # A code no retrieved source holds: abstain whatever the cosine, naming it.
+        strong = [hit("support.txt", 1, dense=0.95), hit("errors.html", 2, dense=0.9)]
+        reason = policy.abstain_reason(strong, 0.95, "en", question="What does E12 mean?")
+        assert reason == MESSAGES["unknown_code"]["en"].format(codes="E12")
+        ko = policy.abstain_reason(strong, 0.95, "ko", question="세탁기 에러 코드 F12는 무슨 뜻인가요?")
+        assert "F12" in ko
     finally:
         del DOCS["errors.html"]
 
