@@ -366,36 +366,6 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
-def attribute(
-    text: str,
-    sources: Sequence[Hit],
-    texts: dict[str, str],
-    tokenize: Tokenize,
-    min_overlap: float,
-    *,
-    query: str = "",
-) -> list[Citation]:
-    """Sources holding at least `min_overlap` of some answer sentence's distinct tokens (the best
-    source per sentence), in order of first use; only verifiable sources are cited."""
-    sentences = split_sentences(text)
-    if not sentences or not sources:
-        return []
-    token_sets = [set(tokens) for tokens in tokenize([*sentences, *(h.chunk.text for h in sources)])]
-    sentence_sets, source_sets = token_sets[: len(sentences)], token_sets[len(sentences) :]
-    chosen: list[int] = []
-    for words in sentence_sets:
-        if len(words) < MIN_ATTRIBUTION_TOKENS:
-            continue
-        overlaps = [len(words & src) / len(words) for src in source_sets]
-        best = max(overlaps)
-        if best < min_overlap:
-            continue
-        for i, value in enumerate(overlaps):
-            if value == best and i + 1 not in chosen and source_is_verifiable(sources[i], texts):
-                chosen.append(i + 1)
-    return [source_citation(n, sources[n - 1], attributed=True, query=query) for n in chosen]
-
-
 # --- follow-up questions ---------------------------------------------------------------------
 
 

@@ -12,7 +12,6 @@ import pytest
 from llmpilot.answering import (
     MESSAGES,
     Responder,
-    attribute,
     cited_markers,
     question_language,
     source_is_verifiable,
@@ -83,17 +82,6 @@ def test_a_chunk_with_an_offset_is_checked_at_its_offset() -> None:
         chunk=Chunk("x", "warranty.md", shifted.chunk.text, 0, len(shifted.chunk.text), 0), score=1, rank=1
     )
     assert not source_is_verifiable(moved, DOCS)  # same text, wrong [start:end]
-
-
-def test_attribution_cites_the_source_holding_the_sentence() -> None:
-    answer = "Phone support is open on Saturday from 10:00 to 14:00. I like turtles very much indeed."
-    cited = attribute(answer, SOURCES, DOCS, words, min_overlap=0.5)
-    assert [(c.n, c.attributed) for c in cited] == [(1, True)]
-
-
-def test_attribution_cites_nothing_below_the_threshold() -> None:
-    assert attribute("Bananas grow on tall green plants in warm places.", SOURCES, DOCS, words, 0.5) == []
-    assert attribute("Yes.", SOURCES, DOCS, words, 0.1) == []  # too short to attribute
 
 
 def test_followups_come_from_unused_sources_faq_question_first_then_headings() -> None:
