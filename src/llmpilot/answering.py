@@ -1,7 +1,8 @@
 """The answer policy of a served pipeline ("defensive UX"), usable without HTTP.
 
-- Abstain: when retrieval support (`retrieval_confidence`) is under `answer.abstain_below`, say so
-  in the question's language, *without* calling the generator.
+- Abstain: when retrieval support (`retrieval_confidence`) is under `answer.abstain_below` (unless
+  the question names a code a retrieved source holds), or the question names a code no retrieved
+  source holds, say so in the question's language, *without* calling the generator.
 - Verify citations: a marker [n] counts only if source n was retrieved (and shown to the model) and
   its chunk is found in the stored document text at [start:end]; other markers are removed from the
   text and counted.
@@ -19,6 +20,11 @@
   source. Citations that support none of their sentences are dropped; confidence is scaled by the
   share of supported sentences; an answer with no supported sentence abstains, its text kept in
   `unsupported_text`.
+- Weak answers (nothing supported, mostly unsupported, nothing checkable, or the checks pulled the
+  score under the threshold) are generated once more with the strict prompt (`answer.retry`), then
+  replaced by the extractive answer from the same sources, labelled as quoted (`answer.fallback`).
+- Confidence: a shown generated answer's `confidence` is the calibrated probability that it is
+  correct (llmpilot.calibration), from the signals above.
 """
 
 from __future__ import annotations
