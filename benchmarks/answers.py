@@ -42,7 +42,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -290,19 +289,15 @@ def policy_answers(responder: Responder, row: dict[str, Any]) -> dict[str, tuple
     if run.generating:  # the sources as the model saw them: the prompt's context budget applies
         run.close()
     args = {"lang": run.lang, "confidence": run.confidence, "abstain_reason": row["abstain_reason"]}
-    first, weak = responder.assess(row["question"], hits, row["raw"], **args)
-    out = {"alone": (first, row["first_s"])}
-    out["fallback"] = (responder.fall_back(first, hits, run.confidence) if weak else first, row["first_s"])
-    shipped, shipped_s = first, row["first_s"]
-    if weak and row["retry_raw"] is not None:
-        retry_args = {"lang": run.lang, "confidence": run.confidence}
-        shipped, weak = responder.assess(row["question"], hits, row["retry_raw"], **retry_args)
-        shipped = replace(shipped, retried=True)
-        shipped_s += row["retry_s"]
-    if weak:
-        shipped = replace(responder.fall_back(shipped, hits, run.confidence), retried=shipped.retried)
-    out["shipped"] = (shipped, shipped_s)
-    return out
+    first, _weak = responder.assess(row["question"], hits, row["raw"], **args)
+    recorded = row["retry_raw"]  # generated when the first answer was weak (`generate_one`)
+    retry = None if recorded is None else (lambda: (recorded, hits))
+    shipped = responder.judge(row["question"], hits, row["raw"], retry=retry, **args)
+    return {
+        "alone": (first, row["first_s"]),
+        "fallback": (responder.judge(row["question"], hits, row["raw"], **args), row["first_s"]),
+        "shipped": (shipped, row["first_s"] + (row["retry_s"] if shipped.retried else 0.0)),
+    }
 
 
 def p50(values: Sequence[float]) -> float | None:

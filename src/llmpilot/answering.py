@@ -46,6 +46,8 @@ from llmpilot.types import Answer, Citation, Hit, Lang, Usage
 #: doc ids -> stored document text (the store of record), to verify citations against.
 TextLookup = Callable[[Sequence[str]], dict[str, str]]
 Tokenize = Callable[[Sequence[str]], list[list[str]]]
+#: Generates once more with the strict prompt: the text, and the sources numbered as it saw them.
+StrictRetry = Callable[[], tuple[str, Sequence[Hit]]]
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?。？！])\s+|\n+")
@@ -656,32 +658,24 @@ class Responder:
         retrieval support unless the question names a code the top source holds."""
         if not hits:
             return message("no_sources", lang)
-        missing = codes_not_retrieved(question, hits)
+        missing, one_source_holds_them = code_evidence(question, hits)
         if missing:  # "What does F12 mean?" over documents that list E03-E21: they do not say
             return message("unknown_code", lang, codes=", ".join(missing))
-        if confidence < self.policy.abstain_below and not names_a_retrieved_code(question, hits):
+        if confidence < self.policy.abstain_below and not one_source_holds_them:
             return message("low_support", lang, confidence=confidence, threshold=self.policy.abstain_below)
         return ""
 
     def finish(self, run: AnswerRun) -> Answer:
         raw = run._stream.text if run._stream is not None else None
-        answer, weak = self.assess(
+        answer = self.judge(
             run.question,
             run.hits,
             raw,
             lang=run.lang,
             confidence=run.confidence,
             abstain_reason=run.abstain_reason,
+            retry=(lambda: (run.retry_strict(), run.hits)) if run.can_retry else None,
         )
-        retried = weak and run.can_retry and self.policy.retry
-        if retried:
-            # Once more with the strict prompt (copy the answering sentence, cite it): small models
-            # that paraphrase into unsupported claims often quote correctly when told to.
-            raw = run.retry_strict()
-            answer, weak = self.assess(run.question, run.hits, raw, lang=run.lang, confidence=run.confidence)
-        if weak:
-            answer = self.fall_back(answer, run.hits, run.confidence)
-        answer = with_calibrated_confidence(replace(answer, retried=retried))
         return replace(
             answer,
             latency_ms=run._latency(),
@@ -699,16 +693,25 @@ class Responder:
         confidence: float | None = None,
         abstain_reason: str = "",
         fallback: bool = True,
+        retry: StrictRetry | None = None,
     ) -> Answer:
         """The policy applied to what a generator wrote (`raw`; None = it was not called) from
         `hits` numbered as the model saw them — for answers generated elsewhere too (evaluation).
-        An answer with no supported sentence falls back to quoting the sources (`fallback`)."""
+        A weak answer is generated once more with the strict prompt when `retry` can do that and
+        `answer.retry` is on; if still weak, it falls back to quoting the sources (`fallback`)."""
         answer, weak = self.assess(
             question, hits, raw, lang=lang, confidence=confidence, abstain_reason=abstain_reason
         )
+        retried = False
+        if weak and retry is not None and self.policy.retry:
+            retried = True
+            # Once more with the strict prompt (copy the answering sentence, cite it): small models
+            # that paraphrase into unsupported claims often quote correctly when told to.
+            raw, hits = retry()
+            answer, weak = self.assess(question, hits, raw, lang=lang, confidence=confidence)
         if weak and fallback:
             answer = self.fall_back(answer, hits, confidence)
-        return with_calibrated_confidence(answer)
+        return with_calibrated_confidence(replace(answer, retried=retried))
 
     def assess(
         self,
@@ -873,25 +876,17 @@ def question_coverage(question: str, text: str, tokenize: Tokenize) -> float:
     return len(asked & said) / len(asked) if asked else 1.0
 
 
-def codes_not_retrieved(question: str, hits: Sequence[Hit]) -> list[str]:
-    """Codes the question names (F12, P0420) that no retrieved source contains, in order."""
-    from llmpilot.support import codes
-
-    asked = codes(question)
-    if not asked:
-        return []
-    found = set().union(*(codes(f"{hit.title}\n{hit.chunk.text}") for hit in hits))
-    return sorted(asked - found)
-
-
-def names_a_retrieved_code(question: str, hits: Sequence[Hit]) -> bool:
-    """The question names a code (E07, SBX-2210) that a retrieved source contains: exact evidence
-    that the documents cover it, which embedding cosines compress away ("에러 코드 E07은 무슨
-    뜻인가요?" scores 0.806, under 0.81, with the error table retrieved at rank 3)."""
+def code_evidence(question: str, hits: Sequence[Hit]) -> tuple[list[str], bool]:
+    """Codes are exact evidence that embedding cosines blur: the codes the question names (E07,
+    F12, SBX-2210) that no retrieved source contains, and whether one source contains them all
+    ("에러 코드 E07은 무슨 뜻인가요?" scores 0.806, under 0.81, with the error table at rank 3)."""
     from llmpilot.support import codes  # support builds on this module
 
     asked = codes(question)
-    return bool(asked) and any(asked <= codes(f"{hit.title}\n{hit.chunk.text}") for hit in hits)
+    if not asked:
+        return [], False
+    held = [codes(f"{hit.title}\n{hit.chunk.text}") for hit in hits]
+    return sorted(asked - set().union(*held)), any(asked <= found for found in held)
 
 
 def _with_context(question: str, search_query: str) -> str:

@@ -65,9 +65,9 @@ def test_a_second_store_object_is_refused_while_the_first_holds_the_lock(url: st
         pass
 
 
-def test_the_lock_is_reentrant_within_a_thread_but_not_across_threads(url: str) -> None:
-    store = Store.open(url)
-    errors: list[BaseException] = []
+def lock_from_another_thread(store: Store) -> list[StoreError]:
+    """Try the writer lock once, without waiting, from a new thread: what it raised."""
+    errors: list[StoreError] = []
 
     def other_thread() -> None:
         try:
@@ -76,11 +76,17 @@ def test_the_lock_is_reentrant_within_a_thread_but_not_across_threads(url: str) 
         except StoreError as exc:
             errors.append(exc)
 
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    return errors
+
+
+def test_the_lock_is_reentrant_within_a_thread_but_not_across_threads(url: str) -> None:
+    store = Store.open(url)
     # Nested in one thread: the inner one does not wait for the outer one.
     with store.writer_lock("outer"), store.writer_lock("inner", timeout_s=0):
-        thread = threading.Thread(target=other_thread)
-        thread.start()
-        thread.join()
+        errors = lock_from_another_thread(store)
     assert len(errors) == 1 and "outer" in str(errors[0])
     with store.writer_lock("again", timeout_s=0):
         pass
@@ -134,17 +140,6 @@ def test_a_waiting_writer_says_whom_it_waits_for_and_proceeds_when_released(
 
 def test_in_memory_store_has_a_lock_too() -> None:
     store = Store.open("sqlite://")
-    errors: list[StoreError] = []
-
-    def other_thread() -> None:
-        try:
-            with store.writer_lock("thread", timeout_s=0):
-                pass
-        except StoreError as exc:
-            errors.append(exc)
-
     with store.writer_lock("ingest"):
-        thread = threading.Thread(target=other_thread)
-        thread.start()
-        thread.join()
+        errors = lock_from_another_thread(store)
     assert len(errors) == 1 and "ingest" in str(errors[0])

@@ -99,19 +99,22 @@ class AnswerGenerator:
             shown = policy.judge(question, hits, None, lang=lang, abstain_reason=reason)
             return GeneratedAnswer(shown.text, 0.0, reused=False, abstained=True)
         generator = self.generator(cfg.generator)
-        raw, used, seconds, reused = self._generate(
-            cfg, generator, self.template(cfg.prompt.template), question, hits
-        )
-        answer, weak = policy.assess(question, used, raw, lang=lang)
-        if weak and cfg.answer.retry and not isinstance(generator, SourceAnswerer):
-            # The policy's one strict retry (answering.Responder.finish), as a user would get it.
-            strict = builtin_template(STRICT_TEMPLATE)
-            raw, used, retry_seconds, retry_reused = self._generate(cfg, generator, strict, question, hits)
-            answer, weak = policy.assess(question, used, raw, lang=lang)
+        template = self.template(cfg.prompt.template)
+        raw, used, seconds, reused = self._generate(cfg, generator, template, question, hits)
+
+        def strict() -> tuple[str, list[Hit]]:
+            """The policy's one strict retry (answering.Responder.judge), as a user would get it."""
+            nonlocal seconds, reused
+            text, seen, retry_seconds, retry_reused = self._generate(
+                cfg, generator, builtin_template(STRICT_TEMPLATE), question, hits
+            )
             seconds += retry_seconds
             reused = reused and retry_reused
-        if weak:
-            answer = policy.fall_back(answer, used)
+            return text, seen
+
+        # A source-quoting answerer would write the same again: nothing to retry.
+        retry = None if isinstance(generator, SourceAnswerer) else strict
+        answer = policy.judge(question, used, raw, lang=lang, retry=retry)
         return GeneratedAnswer(answer.text, seconds, reused=reused, abstained=answer.abstained)
 
     def _generate(
