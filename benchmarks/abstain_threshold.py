@@ -82,7 +82,7 @@ CODE_OFF_TOPIC = [
 
 def shipped_gate(pipeline: Pipeline, on: list[str], off: list[str]) -> dict[str, object]:
     """The abstain decision as `ask` and the server make it, per question."""
-    responder = Responder(pipeline)
+    responder = Responder(pipeline, cache=False)
 
     def abstains(question: str) -> bool:
         hits = pipeline.search(question)

@@ -234,7 +234,7 @@ def generate(args: argparse.Namespace) -> int:
             if key not in responders:
                 project = projects.autorag() if key[1] == "autorag" else projects.demo()
                 generator = factory.generator(generator_config(answerer, models))
-                responders[key] = Responder(Pipeline(project, generator=generator))
+                responders[key] = Responder(Pipeline(project, generator=generator), cache=False)
             record = generate_one(responders[key], query.text)
             row = {"answerer": answerer, "set": qset, "id": query.id, "question": query.text} | record
             sink.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -383,10 +383,12 @@ def score(args: argparse.Namespace) -> int:
     queries = {(name, q.id): q for name, qs in sets.items() for q in qs}
     responders = {
         "demo": Responder(
-            Pipeline(projects.demo(), generator=factory.generator(GeneratorConfig(name="extractive")))
+            Pipeline(projects.demo(), generator=factory.generator(GeneratorConfig(name="extractive"))),
+            cache=False,
         ),
         "autorag": Responder(
-            Pipeline(projects.autorag(), generator=factory.generator(GeneratorConfig(name="extractive")))
+            Pipeline(projects.autorag(), generator=factory.generator(GeneratorConfig(name="extractive"))),
+            cache=False,
         ),
     }
     scored: list[dict[str, Any]] = []

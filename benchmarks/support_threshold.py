@@ -127,7 +127,7 @@ def main() -> None:
         print(f"supported: min share {min(good):.3f}; unsupported with right figures: max {max(bad):.3f}")
         real = []
         if args.smollm2:
-            responder = Responder(pipeline)
+            responder = Responder(pipeline, cache=False)
             for question in DEMO_QUESTIONS:
                 answer = responder.ask(question)
                 print(f"\nQ: {question}\nA: {answer.unsupported_text or answer.text}")

@@ -35,6 +35,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, replace
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from llmpilot.config import AnswerConfig
 from llmpilot.generation.prompting import builtin_template
@@ -42,6 +45,11 @@ from llmpilot.index.tokenizers import is_korean
 from llmpilot.pipeline import AnswerStream, Pipeline, Sampling, retrieval_confidence
 from llmpilot.snippets import Snippet, focus_snippet
 from llmpilot.types import Answer, Citation, Hit, Lang, Usage
+
+if TYPE_CHECKING:
+    from llmpilot.cache.service import AnswerCache
+    from llmpilot.guardrails import Guardrails, RailDecision
+    from llmpilot.protocols import Embedder
 
 #: doc ids -> stored document text (the store of record), to verify citations against.
 TextLookup = Callable[[Sequence[str]], dict[str, str]]
@@ -133,6 +141,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "ko": "모델이 빈 답변을 만들었습니다.",
         "en": "The model produced an empty answer.",
     },
+    "blocked": {
+        "ko": "이 요청은 서비스 정책에 따라 처리할 수 없습니다.",
+        "en": "This request cannot be processed under the service's policy.",
+    },
     "unsupported": {
         "ko": "생성된 답변이 출처 문서로 뒷받침되지 않습니다.",
         "en": "The answer is not supported by the sources.",
@@ -183,6 +195,9 @@ def answer_dict(answer: Answer) -> dict[str, object]:
         "fallback": answer.fallback,
         "retried": answer.retried,
         "usage": answer.usage.as_dict(),
+        "cached": answer.cached,
+        "blocked": answer.blocked,
+        "decisions": answer.decisions,
     }
 
 
@@ -445,6 +460,11 @@ class AnswerRun:
         started: float,
         retrieve_ms: float,
         search_query: str = "",
+        *,
+        preset: Answer | None = None,
+        decisions: list[dict[str, Any]] | None = None,
+        stage_ms: dict[str, float] | None = None,
+        cache_put: Callable[[Answer], dict[str, Any] | None] | None = None,
     ) -> None:
         self._responder = responder
         self.question = question
@@ -453,8 +473,18 @@ class AnswerRun:
         self.confidence = confidence
         self._stream = stream
         self.abstain_reason = abstain_reason
-        #: The sources numbered as the model saw them (all retrieved ones when it did not generate).
-        self.hits: list[Hit] = stream.sources if stream is not None else hits
+        #: The sources numbered as the model saw them (all retrieved ones when it did not generate),
+        #: as stored: the prompt may have shown them neutralised (guardrails.check_documents).
+        self.hits: list[Hit] = hits
+        if stream is not None:
+            originals = {h.chunk.id: h for h in hits}
+            self.hits = [originals.get(h.chunk.id, h) for h in stream.sources]
+        #: An answer decided before generation: a cache hit or a guardrail's refusal.
+        self.preset = preset
+        #: Cache and guardrail decisions so far (the answer carries them all).
+        self.decisions: list[dict[str, Any]] = list(decisions or [])
+        self._stage_ms = dict(stage_ms or {})
+        self._cache_put = cache_put
         self._started = started
         self._retrieve_ms = retrieve_ms
         self._generate_ms = 0.0
@@ -463,7 +493,7 @@ class AnswerRun:
 
     @property
     def abstained(self) -> bool:
-        return bool(self.abstain_reason)
+        return bool(self.abstain_reason) or (self.preset is not None and self.preset.abstained)
 
     @property
     def generating(self) -> bool:
@@ -513,7 +543,13 @@ class AnswerRun:
     def finish(self) -> Answer:
         for _ in self:
             pass
+        if self.preset is not None:
+            return replace(self.preset, latency_ms=self._latency(), decisions=list(self.decisions))
         return self._responder.finish(self)
+
+    @property
+    def _stream_cancelled(self) -> bool:
+        return self._stream is not None and self._stream.cancelled
 
     @property
     def can_retry(self) -> bool:
@@ -528,7 +564,8 @@ class AnswerRun:
         first = self._stream
         assert first is not None  # can_retry
         strict = builtin_template(STRICT_TEMPLATE)
-        stream = pipeline.stream(first.question, hits=self.hits, sampling=first.sampling, template=strict)
+        # The sources as the first prompt showed them (neutralised by the document rails, if any).
+        stream = pipeline.stream(first.question, hits=first.sources, sampling=first.sampling, template=strict)
         try:
             for _ in stream:
                 pass
@@ -540,6 +577,8 @@ class AnswerRun:
 
     def interrupted(self, partial_text: str) -> Answer:
         """What the client saw when it went away mid-answer (no verification: the text is cut)."""
+        if self.preset is not None:
+            return replace(self.preset, latency_ms=self._latency(), decisions=list(self.decisions))
         return Answer(
             question=self.question,
             lang=self.lang,
@@ -554,11 +593,13 @@ class AnswerRun:
             latency_ms=self._latency(),
             search_query=self.search_query,
             usage=self.usage,
+            decisions=list(self.decisions),
         )
 
     def _latency(self) -> dict[str, float]:
         total = (time.perf_counter() - self._started) * 1000.0
         return {
+            **{stage: round(ms, 3) for stage, ms in self._stage_ms.items()},
             "retrieve": round(self._retrieve_ms, 3),
             "generate": round(self._generate_ms, 3),
             "total": round(total, 3),
@@ -580,18 +621,91 @@ class Responder:
         *,
         texts: TextLookup | None = None,
         tokenize: Tokenize | None = None,
+        tenant: str = "default",
+        collection: str | None = None,
+        cache: bool = True,
+        guard: bool = True,
     ) -> None:
+        """`tenant`/`collection` scope the answer cache (the collection defaults to the project's
+        folder name, what `llmpilot serve` calls it). `cache`/`guard` False leave the answer cache
+        and the guardrails out whatever the config says (measuring generation itself)."""
         self.pipeline = pipeline
         self.policy = policy or pipeline.cfg.answer
         self._texts = texts or pipeline.project.store.document_texts
         self._tokenize = tokenize
         self._search_lock = threading.Lock()
+        self.tenant = tenant
+        project = getattr(pipeline, "project", None)  # None: scoring only (for_scoring)
+        self.collection = collection or (project.root.name if project is not None else "")
+        self._use_cache = cache
+        self._use_guard = guard
+        self._cache: AnswerCache | None = None
+        self._guardrails: Guardrails | None = None
+        self._query_embedder: Embedder | None = None
 
     def warm(self) -> None:
         """Load indexes, the embedder and the tokenizers now rather than on the first question."""
         with self._search_lock:
             self.pipeline.search("warm up")
         self.tokenize(["warm up", "준비"])
+        if self.guardrails is not None:
+            self.guardrails.warm()
+        if self.cache is not None:
+            self.cache.verifier.features("warm up 준비")
+
+    # --- the serving stages around the answer policy (llmpilot.cache, llmpilot.guardrails) ------
+
+    @property
+    def cache(self) -> AnswerCache | None:
+        cfg = self.pipeline.cfg if self.pipeline is not None else None
+        if cfg is None or not (self._use_cache and cfg.cache.enabled):
+            return None
+        if self._cache is None:
+            from llmpilot.cache.service import AnswerCache
+
+            self._cache = AnswerCache(
+                cfg.cache, self.pipeline.project.store, self.tenant, self.collection, self._scope_parts()
+            )
+        return self._cache
+
+    def _scope_parts(self) -> dict[str, object]:
+        """Everything a cached answer depends on besides the documents (see llmpilot.cache.service)."""
+        cfg = self.pipeline.cfg
+        form = {k: v for k, v in cfg.hash_form().items() if k != "cache"}
+        template = self.pipeline.template
+        return {
+            "config": form,
+            "template": [template.system, template.user],
+            "model": [
+                cfg.generator.name,
+                cfg.generator.model_path,
+                cfg.generator.model,
+                cfg.generator.base_url,
+            ],
+        }
+
+    @property
+    def guardrails(self) -> Guardrails | None:
+        cfg = self.pipeline.cfg if self.pipeline is not None else None
+        if cfg is None or not (self._use_guard and cfg.guardrails.enabled):
+            return None
+        if self._guardrails is None:
+            from llmpilot.guardrails import Guardrails
+
+            self._guardrails = Guardrails(cfg.guardrails, embed=self._embed_queries)
+        return self._guardrails
+
+    def _embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Query embeddings with the project's embedder (loaded for this when retrieval has none)."""
+        embedder = self.pipeline.embedder
+        if embedder is None:
+            if self._query_embedder is None:
+                from llmpilot import factory
+
+                self._query_embedder = factory.embedder(self.pipeline.cfg.embedder)
+            embedder = self._query_embedder
+        with self._search_lock:
+            return embedder.embed(list(texts), "query")
 
     @property
     def tokenize(self) -> Tokenize:
@@ -610,25 +724,132 @@ class Responder:
         generate: bool = True,
         search_query: str | None = None,
         sampling: Sampling | None = None,
+        use_cache: bool = True,
     ) -> AnswerRun:
-        """Retrieve and decide; generation starts when the run is iterated. `search_query` is what
-        retrieval runs with when it differs from the question (a follow-up condensed with its
-        conversation); the generator still sees the user's own question."""
+        """Guard, look up the answer cache, retrieve and decide; generation starts when the run is
+        iterated. `search_query` is what retrieval runs with when it differs from the question (a
+        follow-up condensed with its conversation); the generator still sees the user's own
+        question. `use_cache` False answers anew (the answer is still kept for next time)."""
         started = time.perf_counter()
         language = question_language(question, lang)
+        decisions: list[dict[str, Any]] = []
+        stage_ms: dict[str, float] = {}
+        guardrails, cache = self.guardrails, self.cache
+        standalone = search_query is None or search_query == question
+        cacheable = cache is not None and generate and standalone
+        if cache is not None and cacheable and use_cache and cache.cfg.exact:
+            # The same question, asked before under the same rails (they are part of the cache's
+            # scope), passed them then: served before embedding or guarding it again.
+            t0 = time.perf_counter()
+            hit, decision = cache.lookup(question, None, sampling)
+            if decision.outcome != "miss":  # a hit, or a stale entry dropped: both are traced
+                stage_ms["cache"] = (time.perf_counter() - t0) * 1000.0
+                decisions.append(decision.as_dict())
+            if hit is not None:
+                return self._served(question, language, hit, decision.kind, started, decisions, stage_ms)
+        # One query embedding serves the injection rail, the semantic cache and dense retrieval.
+        needs_vector = self.pipeline.embedder is not None or (cache is not None and cache.cfg.semantic)
+        vector = self._embed_queries([question])[0] if needs_vector else None
+        if guardrails is not None:
+            t0 = time.perf_counter()
+            verdict = guardrails.check_input(question, language, vector=vector)
+            stage_ms["guard_input"] = (time.perf_counter() - t0) * 1000.0
+            decisions += [rail_dict(d) for d in verdict.decisions]
+            if verdict.blocked:
+                blocked = self._blocked(question, language, verdict.message, decisions)
+                return AnswerRun(
+                    self, question, language, [], 0.0, None, "", started, 0.0,
+                    preset=blocked, decisions=decisions, stage_ms=stage_ms,
+                )  # fmt: skip
+            if verdict.text != question:  # PII redacted: nothing downstream sees (or stores) it
+                question = verdict.text
+                vector = self._embed_queries([question])[0] if needs_vector else None
         query = search_query or question
+        if not standalone and needs_vector:
+            vector = self._embed_queries([query])[0]
+        cache_put = None
+        if cache is not None and cacheable:
+            if use_cache:
+                t0 = time.perf_counter()
+                hit, decision = cache.lookup(question, vector, sampling)
+                stage_ms["cache"] = (time.perf_counter() - t0) * 1000.0
+                decisions.append(decision.as_dict())
+                if hit is not None:
+                    return self._served(question, language, hit, decision.kind, started, decisions, stage_ms)
+            asked, asked_vector = question, vector
+            cache_put = lambda answer: self._keep(cache, asked, asked_vector, answer, sampling)  # noqa: E731
         with self._search_lock:
-            hits = self.pipeline.search(query, k)
-        retrieve_ms = (time.perf_counter() - started) * 1000.0
+            hits = self.pipeline.search(query, k, vector=vector)
+        retrieve_ms = (time.perf_counter() - started) * 1000.0 - sum(stage_ms.values())
         confidence = retrieval_confidence(hits)
         reason = self.abstain_reason(hits, confidence, language, question=query)
         stream = None
         if generate and not reason:
+            prompt_hits = hits
+            if guardrails is not None:
+                t0 = time.perf_counter()
+                prompt_hits, found = guardrails.check_documents(hits, language)
+                stage_ms["guard_documents"] = (time.perf_counter() - t0) * 1000.0
+                decisions += [rail_dict(d) for d in found]
             prompt_question = question if query == question else _with_context(question, query)
-            stream = self.pipeline.stream(prompt_question, k, hits=hits, sampling=sampling)
+            stream = self.pipeline.stream(prompt_question, k, hits=prompt_hits, sampling=sampling)
         return AnswerRun(
-            self, question, language, hits, confidence, stream, reason, started, retrieve_ms, query
+            self, question, language, hits, confidence, stream, reason, started, retrieve_ms, query,
+            decisions=decisions, stage_ms=stage_ms, cache_put=cache_put,
+        )  # fmt: skip
+
+    def _served(
+        self,
+        question: str,
+        lang: Lang,
+        hit: Answer,
+        kind: str,
+        started: float,
+        decisions: list[dict[str, Any]],
+        stage_ms: dict[str, float],
+    ) -> AnswerRun:
+        # No tokens were spent this time: usage is what this request cost.
+        served = replace(hit, question=question, cached=kind, search_query=question, usage=Usage())
+        return AnswerRun(
+            self, question, lang, [], hit.confidence, None, "", started, 0.0,
+            preset=served, decisions=decisions, stage_ms=stage_ms,
+        )  # fmt: skip
+
+    def forget(self, entry_ids: Sequence[str]) -> None:
+        """Drop cached answers (a user marked them wrong)."""
+        cache = self.cache
+        if cache is not None:
+            cache.forget(entry_ids)
+
+    def _blocked(self, question: str, lang: Lang, notice: str, decisions: list[dict[str, Any]]) -> Answer:
+        """The answer to a question an input rail refused: the notice, and why (never empty)."""
+        why = next((d["reason"] for d in decisions if d["outcome"] == "block"), "")
+        return Answer(
+            question=question,
+            lang=lang,
+            text=notice or message("blocked", lang),
+            citations=[],
+            sources=[],
+            confidence=0.0,
+            abstained=True,
+            reason=why or message("blocked", lang),
+            followups=[],
+            search_query=question,
+            blocked=True,
         )
+
+    def _keep(
+        self,
+        cache: AnswerCache,
+        question: str,
+        vector: np.ndarray | None,
+        answer: Answer,
+        sampling: Sampling | None,
+    ) -> dict[str, Any] | None:
+        """Cache a finished answer worth repeating: shown (not abstained, not refused) and complete."""
+        if answer.abstained or answer.blocked or not answer.generated:
+            return None
+        return cache.put(question, vector, answer, sampling).as_dict()
 
     def ask(
         self,
@@ -639,9 +860,16 @@ class Responder:
         generate: bool = True,
         search_query: str | None = None,
         sampling: Sampling | None = None,
+        use_cache: bool = True,
     ) -> Answer:
         run = self.start(
-            question, k=k, lang=lang, generate=generate, search_query=search_query, sampling=sampling
+            question,
+            k=k,
+            lang=lang,
+            generate=generate,
+            search_query=search_query,
+            sampling=sampling,
+            use_cache=use_cache,
         )
         return run.finish()
 
@@ -676,12 +904,20 @@ class Responder:
             abstain_reason=run.abstain_reason,
             retry=(lambda: (run.retry_strict(), run.hits)) if run.can_retry else None,
         )
-        return replace(
-            answer,
-            latency_ms=run._latency(),
-            search_query=run.search_query,
-            usage=run.usage,
-        )
+        guardrails = self.guardrails
+        if guardrails is not None and answer.generated:
+            t0 = time.perf_counter()
+            answer, found = guardrails.check_output(answer, run.hits)
+            run._stage_ms["guard_output"] = (time.perf_counter() - t0) * 1000.0
+            run.decisions += [rail_dict(d) for d in found]
+        answer = replace(answer, search_query=run.search_query, usage=run.usage)
+        if run._cache_put is not None and not run._stream_cancelled:
+            t0 = time.perf_counter()
+            kept = run._cache_put(answer)
+            if kept is not None:
+                run.decisions.append(kept)
+                run._stage_ms["cache_store"] = (time.perf_counter() - t0) * 1000.0
+        return replace(answer, latency_ms=run._latency(), decisions=list(run.decisions))
 
     def judge(
         self,
@@ -856,6 +1092,20 @@ class Responder:
             unsupported_text=unsupported.unsupported_text,
             reason=message("quoted", lang),
         )
+
+
+def rail_dict(decision: RailDecision) -> dict[str, Any]:
+    """A guardrail decision in the one shape every decision has in answers, traces and the API
+    (stage, name, outcome, score, latency_ms, reason, details): the cache's shape too."""
+    return {
+        "stage": decision.stage,
+        "name": decision.rail,
+        "outcome": decision.outcome,
+        "score": None if decision.score is None else round(float(decision.score), 4),
+        "latency_ms": round(decision.latency_ms, 3),
+        "reason": decision.reason,
+        "details": decision.details,
+    }
 
 
 def with_calibrated_confidence(answer: Answer) -> Answer:

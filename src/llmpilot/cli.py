@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from llmpilot.cli_safety import cache_app, guard_app
 from llmpilot.errors import LlmpilotError, SourceError
 from llmpilot.evaluation.cli import eval_app
 from llmpilot.project import Project
@@ -29,6 +30,8 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks that write JSON results.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(eval_app, name="eval")
+app.add_typer(cache_app, name="cache")
+app.add_typer(guard_app, name="guard")
 
 out = Console()
 err = Console(stderr=True)
@@ -292,8 +295,16 @@ def ask(
         # Verification changed what was streamed (unverifiable [n] markers removed).
         out.print("\n[dim]As verified:[/]")
         out.print(answer.text, markup=False, highlight=False)
-    if answer.abstained:
+    if answer.blocked:
+        out.print(f"[yellow]Refused by a guardrail:[/] {escape(answer.reason)}")
+    elif answer.abstained:
         out.print(f"[yellow]Abstained:[/] {escape(answer.reason)}")
+    if answer.cached:
+        hit = next((d for d in answer.decisions if d["stage"] == "cache" and d["outcome"] == "hit"), {})
+        out.print(f"[dim]From the answer cache ({answer.cached}: {escape(str(hit.get('reason', '')))})[/]")
+    for rail in answer.decisions:
+        if rail["stage"] != "cache" and rail["outcome"] in ("redact", "warn"):
+            out.print(f"[yellow]Guardrail {escape(str(rail['name']))}:[/] {escape(str(rail['reason']))}")
     streamed = stream and answer.generated
     if answer.unsupported_text and not streamed:
         out.print("[yellow]Generated, but not supported by the sources (not shown as the answer):[/]")

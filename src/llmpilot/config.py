@@ -182,6 +182,123 @@ class AnswerConfig(Section):
     retry: bool = True
 
 
+class CacheVerifyConfig(Section):
+    """How a semantic-cache candidate is verified before it is served (llmpilot.cache.verify): what
+    differs between the asked and the cached question — numbers, dates, units, named entities,
+    negation, Korean particles and content morphemes — decides. `llmpilot cache calibrate` fits these."""
+
+    #: "model": a learned pair verifier (llmpilot.cache.pairmodel: the checks below as features, plus
+    #: cosine and overlaps, weighed by a logistic regression) behind the number/date/unit and negation
+    #: vetoes; "rules": any one check below rejects; "off": the cosine threshold alone (GPTCache's rule;
+    #: unsafe).
+    mode: Literal["rules", "model", "off"] = "rules"
+    #: mode "model": the pair model's probability (0-1) a candidate needs to be served.
+    min_probability: float = Field(0.5, ge=0.0, le=1.0)
+    #: Share of content morphemes (either question's) that must be shared (Jaccard-like, 0-1); the
+    #: checks above and below catch look-alikes better (0.0 fitted: benchmarks/results/cache.json).
+    min_content_overlap: float = Field(0.0, ge=0.0, le=1.0)
+    #: Numbers (with their units and dates) must be the same: "3일" never serves "5일".
+    numbers: bool = True
+    #: Names and codes (SolBox, PowerMax, A-12): each question naming one the other lacks = a swap.
+    entities: bool = True
+    #: The same number of negations ("안", "못", "없", "not", "never", ...) in both questions.
+    negation: bool = True
+    #: A noun both questions share takes the same Korean case particle (서울에서 != 서울로).
+    particles: bool = True
+    #: Look-alike rule: key words (in order) the same but for a swap of at most this many words per
+    #: side ("upgrade" -> "downgrade", "from A to B" -> "from B to A") means another question; 0 = off.
+    max_substitution: int = Field(2, ge=0, le=6)
+
+
+class CacheConfig(Section):
+    """Answer cache (llmpilot.cache): an exact cache over normalised question text in front of a
+    semantic cache (query embedding, nearest cached questions, verification). Entries are scoped by
+    tenant, collection version, pipeline config, prompt template and model, and dropped when a
+    document they cite changes."""
+
+    enabled: bool = True
+    #: Serve a cached answer for a question that normalises to the same text.
+    exact: bool = True
+    #: Serve a cached answer for a paraphrase: cosine >= threshold, then verification.
+    semantic: bool = True
+    #: Cosine (query embeddings, the project's embedder) at or above which a cached question is a
+    #: candidate; fitted by `llmpilot cache calibrate` on labelled pairs. 0.955: fitted for e5-small
+    #: on the Korean + English contrast set to <= 1% look-alike hits (benchmarks/results/cache.json).
+    threshold: float = Field(0.955, ge=0.0, le=1.0)
+    #: The threshold for Korean / English (any non-Korean) questions: the encoder's cosines differ by
+    #: language (Korean paraphrases and look-alikes both score higher). None = `threshold`.
+    threshold_ko: float | None = Field(None, ge=0.0, le=1.0)
+    threshold_en: float | None = Field(None, ge=0.0, le=1.0)
+    #: Nearest cached questions verified per lookup (1 fitted: a runner-up that verifies is more
+    #: often a wrong answer than a paraphrase).
+    candidates: int = Field(1, gt=0, le=100)
+    verify: CacheVerifyConfig = Field(default_factory=CacheVerifyConfig)
+    #: Seconds an entry is served (0 = until invalidated or evicted).
+    ttl_s: float = Field(7 * 24 * 3600.0, ge=0.0)
+    #: Entries kept per tenant and collection; the least recently used go first.
+    max_entries: int = Field(10_000, gt=0)
+
+    def threshold_for(self, lang: str) -> float:
+        """The cosine threshold for a question in `lang` ("ko" or "en")."""
+        own = self.threshold_ko if lang == "ko" else self.threshold_en
+        return self.threshold if own is None else own
+
+
+GuardAction = Literal["block", "warn", "off"]
+
+
+class InputRailsConfig(Section):
+    """Rails on the user's question, before retrieval (llmpilot.guardrails)."""
+
+    #: Longer questions are blocked (characters; 0 = no limit).
+    max_chars: int = Field(4000, ge=0)
+    #: Prompt injection / jailbreak detection (rules + similarity to known attacks, Korean and English).
+    injection: GuardAction = "block"
+    #: Score (0-1) at or above which the question counts as an attack.
+    injection_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    #: Also ask a classifier model ("nanoguard": metatronnanoguard, English-trained; extra `guard`).
+    classifier: Literal["none", "nanoguard"] = "none"
+    #: PII in the question: "redact" before it reaches retrieval, the model, the cache and the trace.
+    pii: Literal["redact", "block", "warn", "off"] = "redact"
+    pii_kinds: list[str] = Field(default_factory=lambda: ["email", "phone", "rrn", "card", "account"])
+    #: Topic lists: words/phrases (any language). With `allow_topics`, questions mentioning none are
+    #: refused; questions mentioning a denied topic are refused.
+    allow_topics: list[str] = Field(default_factory=list)
+    deny_topics: list[str] = Field(default_factory=list)
+
+
+class DocumentRailsConfig(Section):
+    """Rails on retrieved passages, before the prompt is built (indirect prompt injection)."""
+
+    #: "neutralise": the instruction-like sentences are cut from the passage the model sees;
+    #: "drop": the passage is not shown; "warn": logged only.
+    injection: Literal["neutralise", "drop", "warn", "off"] = "neutralise"
+
+
+class OutputRailsConfig(Section):
+    """Rails on the answer before the user reads it."""
+
+    #: PII that the answer states (a leak from the documents).
+    pii: Literal["redact", "block", "warn", "off"] = "redact"
+    pii_kinds: list[str] = Field(default_factory=lambda: ["email", "phone", "rrn", "card", "account"])
+    #: Korean and English profanity lists.
+    profanity: Literal["redact", "block", "warn", "off"] = "redact"
+    #: Each sentence supported by its cited chunks (lexical + embedding): "flag" lists the unsupported
+    #: ones, "abstain" refuses an answer with any.
+    grounding: Literal["flag", "abstain", "off"] = "flag"
+    #: Embedding cosine of a sentence to its cited chunk that counts as support when tokens do not.
+    grounding_min_cosine: float = Field(0.85, ge=0.0, le=1.0)
+
+
+class GuardrailsConfig(Section):
+    """Input, retrieved-passage and output rails (llmpilot.guardrails); every decision is traced."""
+
+    enabled: bool = True
+    input: InputRailsConfig = Field(default_factory=InputRailsConfig)
+    documents: DocumentRailsConfig = Field(default_factory=DocumentRailsConfig)
+    output: OutputRailsConfig = Field(default_factory=OutputRailsConfig)
+
+
 class PipelineConfig(Section):
     version: Literal[1] = 1
     #: SQLAlchemy URL of the store of record; a relative sqlite path is relative to the project.
@@ -194,6 +311,8 @@ class PipelineConfig(Section):
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     answer: AnswerConfig = Field(default_factory=AnswerConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
 
     def hash(self) -> str:
         """Identity of everything that changes results (trials, runs, traces); see `hash_form`."""
@@ -339,3 +458,28 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> PipelineConfig:
             f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{source}: invalid config: {problems}") from None
+
+
+def update_config_file(path: Path, updates: dict[str, Any]) -> PipelineConfig:
+    """Merge `updates` (nested, e.g. {"cache": {"threshold": 0.93}}) into the YAML config at `path`,
+    validate the result like any config, and write it back (the previous file kept as `.bak`).
+    Only the keys given change; YAML comments are not kept (the backup has them)."""
+
+    def merge(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+        out = dict(into)
+        for key, value in more.items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merge(out[key], value)
+            else:
+                out[key] = value
+        return out
+
+    raw = read_yaml_mapping(path, "config file not found (create one with `llmpilot init`)")
+    merged = merge(raw, updates)
+    validated = parse_config(merged, source=str(path))
+    backup = path.with_name(path.name + ".bak")
+    backup.write_bytes(path.read_bytes())
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    tmp.replace(path)  # atomic: a crash leaves the old file or the new one, never half of one
+    return validated

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from llmpilot import factory
 from llmpilot.generation.prompting import PromptTemplate, load_template, messages_for_generator
 from llmpilot.indexing import IndexSet, open_indexes
@@ -201,8 +203,9 @@ class Pipeline:
             self._template = load_template(self.cfg.prompt.template, self.project.root)
         return self._template
 
-    def search(self, query: str, k: int | None = None) -> list[Hit]:
-        return self.retriever.retrieve(query, k)
+    def search(self, query: str, k: int | None = None, *, vector: np.ndarray | None = None) -> list[Hit]:
+        """`vector`: the query's embedding when the caller computed it already."""
+        return self.retriever.retrieve(query, k, vector=vector)
 
     def search_many(self, queries: Sequence[str], k: int | None = None) -> list[list[Hit]]:
         return self.retriever.retrieve_many(queries, k)

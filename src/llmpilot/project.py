@@ -97,6 +97,46 @@ answer:                   # the answer policy of ask, serve and answer scoring (
   condense: rules         # follow-ups in a conversation -> standalone search query: rules | generator | off
   fallback: extractive    # an unsupported generated answer -> quote the sources (extractive) | abstain
   retry: true             # a weak generated answer is generated once more with the strict prompt first
+
+cache:                    # answer cache (docs/SAFETY.md): exact, then semantic with verification
+  enabled: true
+  exact: true             # same question after normalising case, spacing and end punctuation
+  semantic: true          # a paraphrase: cosine >= threshold, then the look-alike verification
+  threshold: 0.955        # cosine; fitted by `llmpilot cache calibrate` on labelled pairs (e5-small)
+  threshold_ko: null      # per-language thresholds (null = threshold)
+  threshold_en: null
+  candidates: 1           # nearest cached questions verified per lookup
+  verify:
+    mode: rules           # rules | model (learned pair verifier) | off (the cosine alone: serves look-alikes)
+    min_probability: 0.5  # mode model: the pair model's probability needed
+    min_content_overlap: 0.0   # share of content words both questions must share
+    numbers: true         # "3일" never serves "5일"
+    entities: true        # names and codes must match (SolBox 10 != SolBox 12)
+    negation: true        # "환불 가능" never serves "환불 불가능"
+    particles: true       # 서울에서 != 서울로
+    max_substitution: 2   # a swap of up to this many key words ("upgrade" / "downgrade") = another question
+  ttl_s: 604800.0         # seconds an entry is served (0 = until invalidated or evicted)
+  max_entries: 10000      # per tenant and collection; least recently used go first
+
+guardrails:               # input, retrieved-passage and output rails; every decision is traced
+  enabled: true
+  input:
+    max_chars: 4000       # longer questions are refused (0 = no limit)
+    injection: block      # prompt injection / jailbreak: block | warn | off
+    injection_threshold: 0.5
+    classifier: none      # none | nanoguard (English-trained model; extra `guard`)
+    pii: redact           # PII in the question: redact | block | warn | off
+    pii_kinds: [email, phone, rrn, card, account]
+    allow_topics: []      # if set, questions must mention one of these
+    deny_topics: []       # questions mentioning one of these are refused
+  documents:
+    injection: neutralise # instructions hidden in retrieved passages: neutralise | drop | warn | off
+  output:
+    pii: redact           # PII the answer states: redact | block | warn | off
+    pii_kinds: [email, phone, rrn, card, account]
+    profanity: redact     # redact | block | warn | off
+    grounding: flag       # sentences no cited chunk supports: flag | abstain | off
+    grounding_min_cosine: 0.85
 """
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
 EmbedKind = Literal["query", "passage"]
 
@@ -138,3 +138,32 @@ class Answer:
     #: The query retrieval ran with (the condensed one for a follow-up in a conversation).
     search_query: str = ""
     usage: Usage = field(default_factory=Usage)
+    #: "exact" or "semantic" when the answer was served from the answer cache (llmpilot.cache);
+    #: "" when it was answered now.
+    cached: str = ""
+    #: True when a guardrail refused the question or the answer (`reason` says which and why).
+    blocked: bool = False
+    #: Every cache and guardrail decision on the way (stage, name, outcome, score, latency_ms,
+    #: reason, details), in order: what the trace, the API and the chat show.
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def answer_to_json(answer: Answer) -> dict[str, Any]:
+    """An Answer as plain JSON, complete (what the answer cache stores; `answer_from_json` reads it)."""
+    out = asdict(answer)
+    for key in ("citations", "sources"):
+        for c in out[key]:
+            c["highlights"] = [list(span) for span in c["highlights"]]
+    return out
+
+
+def answer_from_json(data: dict[str, Any]) -> Answer:
+    def citation(c: dict[str, Any]) -> Citation:
+        return Citation(**{**c, "highlights": tuple(tuple(span) for span in c.get("highlights", ()))})
+
+    known = {f.name for f in fields(Answer)}
+    values = {k: v for k, v in data.items() if k in known}
+    values["citations"] = [citation(c) for c in data.get("citations", [])]
+    values["sources"] = [citation(c) for c in data.get("sources", [])]
+    values["usage"] = Usage(**data.get("usage", {}))
+    return Answer(**values)

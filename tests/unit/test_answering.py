@@ -118,13 +118,17 @@ def test_question_language(question: str, override: str | None, expected: str) -
 class FakePipeline:
     hits: list[Hit]
     answer: str
-    cfg: PipelineConfig = field(default_factory=PipelineConfig)
+    #: The answer policy alone: the cache and the guardrails have their own tests.
+    cfg: PipelineConfig = field(
+        default_factory=lambda: PipelineConfig(cache={"enabled": False}, guardrails={"enabled": False})
+    )
+    embedder: None = None
     generated: int = 0
     #: What the strict retry writes (None: the same answer again); the templates it was asked with.
     retry_answer: str | None = None
     templates: list[str] = field(default_factory=list)
 
-    def search(self, question: str, k: int | None = None) -> list[Hit]:
+    def search(self, question: str, k: int | None = None, *, vector: object = None) -> list[Hit]:
         return self.hits
 
     def stream(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from llmpilot.config import RetrievalConfig
 from llmpilot.indexing import IndexSet
 from llmpilot.protocols import Embedder
@@ -21,10 +23,14 @@ class Retriever:
         self.indexes = indexes
         self.embedder = embedder
 
-    def retrieve(self, query: str, k: int | None = None) -> list[Hit]:
-        return self.retrieve_many([query], k)[0]
+    def retrieve(self, query: str, k: int | None = None, *, vector: np.ndarray | None = None) -> list[Hit]:
+        """`vector`: the query's embedding when the caller has it already (not embedded again)."""
+        vectors = None if vector is None else np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        return self.retrieve_many([query], k, vectors=vectors)[0]
 
-    def candidate_lists(self, queries: Sequence[str], depth: int) -> list[dict[str, list[ScoredId]]]:
+    def candidate_lists(
+        self, queries: Sequence[str], depth: int, vectors: np.ndarray | None = None
+    ) -> list[dict[str, list[ScoredId]]]:
         """Per query, each retriever's own ranked candidates (before fusion)."""
         out: list[dict[str, list[ScoredId]]] = [{} for _ in queries]
         if self.cfg.mode in ("keyword", "hybrid") and self.indexes.keyword is not None:
@@ -35,16 +41,19 @@ class Retriever:
             and self.indexes.vector is not None
             and self.embedder is not None
         ):
-            vectors = self.embedder.embed(list(queries), "query")
+            if vectors is None:
+                vectors = self.embedder.embed(list(queries), "query")
             for slot, ranked in zip(out, self.indexes.vector.search(vectors, depth), strict=True):
                 slot["dense"] = ranked
         return out
 
-    def retrieve_many(self, queries: Sequence[str], k: int | None = None) -> list[list[Hit]]:
+    def retrieve_many(
+        self, queries: Sequence[str], k: int | None = None, *, vectors: np.ndarray | None = None
+    ) -> list[list[Hit]]:
         k = k or self.cfg.top_k
         depth = max(self.cfg.candidates, k)
         results = []
-        for lists in self.candidate_lists(queries, depth):
+        for lists in self.candidate_lists(queries, depth, vectors):
             results.append(self.fuse(lists, k))
         return results
 

@@ -123,7 +123,12 @@ def ask(
     conversation = [*body.history, HistoryTurn(role="user", content=body.question)]
     search_query, _method = collection.condense(conversation)
     run = collection.start(
-        body.question, k=body.top_k, lang=body.lang, generate=body.generate, search_query=search_query
+        body.question,
+        k=body.top_k,
+        lang=body.lang,
+        generate=body.generate,
+        search_query=search_query,
+        use_cache=not body.fresh,
     )
     trace_id = str(uuid.uuid4())
     if body.stream:
@@ -178,7 +183,25 @@ def post_feedback(
     )
     if feedback_id is None:
         raise ApiError(404, f"no trace {body.trace_id!r}", "trace_not_found")
+    if body.signal in ("thumbs_down", "correction"):
+        forget_cached_answer(state, who.tenant, body.trace_id)
     return {"id": feedback_id, "trace_id": body.trace_id, "signal": body.signal}
+
+
+def forget_cached_answer(state: ServerState, tenant: str, trace_id: str) -> None:
+    """A user said the answer is wrong: the cached entry it came from (or was stored as) is not
+    served to anyone again."""
+    trace = state.store.trace(tenant, trace_id)
+    if trace is None:
+        return
+    entries = [
+        str(d["details"]["entry"])
+        for d in trace.get("details", {}).get("decisions", [])
+        if d.get("stage") == "cache" and isinstance(d.get("details"), dict) and d["details"].get("entry")
+    ]
+    for collection in state.collections_for(tenant):
+        if collection.name == trace.get("collection") and entries:
+            collection.responder.forget(entries)
 
 
 @router.get("/api/feedback", response_model=FeedbackList, responses=ERRORS, tags=["admin"])

@@ -92,8 +92,12 @@ def save_trace(
         "fallback": answer.fallback,
         "retried": answer.retried,
         "incomplete": incomplete,
+        "cached": answer.cached,
+        "blocked": answer.blocked,
+        "decisions": answer.decisions,
     }
     latency = {key: answer.latency_ms.get(key, 0.0) for key in ("retrieve", "generate", "total")}
+    latency.update({key: ms for key, ms in answer.latency_ms.items() if key not in latency})
     try:
         record = TraceRecord(
             id=trace_id,

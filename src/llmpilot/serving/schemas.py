@@ -75,6 +75,8 @@ class AskRequest(Strict):
     lang: Literal["ko", "en"] | None = None
     #: False = retrieval only: no generator call, `answer` is "" and `sources` holds the result.
     generate: bool = True
+    #: True = answer anew, not from the answer cache (the chat's Regenerate); the new answer is kept.
+    fresh: bool = False
 
     @field_validator("question")
     @classmethod
@@ -102,6 +104,24 @@ class CitationOut(BaseModel):
     attributed: bool = False
     #: Extra field: [start, end] spans in `snippet` (Unicode code points) of the question's terms.
     highlights: list[tuple[int, int]] = Field(default_factory=list)
+
+
+class Decision(BaseModel):
+    """One cache or guardrail decision on the way to an answer (in order)."""
+
+    #: "input", "cache", "documents" or "output".
+    stage: str
+    #: The rail or cache layer: "injection", "pii", "length", "topic", "indirect_injection",
+    #: "profanity", "grounding", "exact", "semantic", "lookup", ...
+    name: str
+    #: allow / redact / warn / block / abstain (rails); hit / miss / stored / invalidated (cache).
+    outcome: str
+    score: float | None = None
+    latency_ms: float = 0.0
+    #: Why, in the question's language for the rails (what the chat shows).
+    reason: str = ""
+    #: Counts, kinds, matched rule ids, cache entry ids — never the PII itself.
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class AskResponse(BaseModel):
@@ -132,6 +152,12 @@ class AskResponse(BaseModel):
     #: What retrieval searched for (the question itself on /api/ask).
     search_query: str = ""
     usage: Usage | None = None
+    #: "exact" / "semantic" when served from the answer cache, "" when answered now.
+    cached: str = ""
+    #: True when a guardrail refused the question or the answer (`reason` says why).
+    blocked: bool = False
+    #: Every cache and guardrail decision, in order.
+    decisions: list[Decision] = Field(default_factory=list)
 
 
 def _needs(signal: str, field: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -190,6 +216,12 @@ class Latency(BaseModel):
     retrieve: float
     generate: float
     total: float
+    #: Stages that ran (guardrails, cache), in milliseconds, when they did.
+    guard_input: float | None = None
+    cache: float | None = None
+    guard_documents: float | None = None
+    guard_output: float | None = None
+    cache_store: float | None = None
 
 
 class TraceItem(BaseModel):
@@ -324,6 +356,9 @@ class RagExtra(BaseModel):
     search_query: str = ""
     #: How the search query was made: "as-is", "rules" or "generator".
     condensed_by: str = "as-is"
+    cached: str = ""
+    blocked: bool = False
+    decisions: list[Decision] = Field(default_factory=list)
 
 
 class ChatCompletion(BaseModel):

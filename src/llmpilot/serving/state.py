@@ -41,7 +41,7 @@ class Collection:
         self.name = name
         self.tenant = tenant
         self.pipeline = pipeline
-        self.responder = responder or Responder(pipeline)
+        self.responder = responder or Responder(pipeline, tenant=tenant, collection=name)
         self.config_hash = pipeline.cfg.hash()
 
     @property
@@ -57,9 +57,16 @@ class Collection:
         generate: bool,
         search_query: str | None = None,
         sampling: Sampling | None = None,
+        use_cache: bool = True,
     ) -> AnswerRun:
         return self.responder.start(
-            question, k=k, lang=lang, generate=generate, search_query=search_query, sampling=sampling
+            question,
+            k=k,
+            lang=lang,
+            generate=generate,
+            search_query=search_query,
+            sampling=sampling,
+            use_cache=use_cache,
         )
 
     @property

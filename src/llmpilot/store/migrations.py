@@ -249,6 +249,35 @@ def m003_serving(conn: Connection) -> None:
     run_ddl(conn, M003_SERVING)
 
 
+M004_ANSWER_CACHE: tuple[str, ...] = (
+    """
+    CREATE TABLE answer_cache (
+        id VARCHAR(36) NOT NULL,
+        tenant VARCHAR(200) NOT NULL,
+        collection VARCHAR(200) NOT NULL,
+        scope VARCHAR(64) NOT NULL,
+        question TEXT NOT NULL,
+        normalized TEXT NOT NULL,
+        vector {BINARY},
+        features_json TEXT NOT NULL,
+        answer_json TEXT NOT NULL,
+        doc_hashes_json TEXT NOT NULL,
+        hits INTEGER NOT NULL,
+        created_at {TIMESTAMPTZ} NOT NULL,
+        last_hit_at {TIMESTAMPTZ} NOT NULL,
+        PRIMARY KEY (id)
+    )
+    """,
+    "CREATE INDEX ix_answer_cache_scope ON answer_cache (tenant, collection, scope)",
+    "CREATE INDEX ix_answer_cache_last_hit ON answer_cache (tenant, collection, last_hit_at)",
+)
+
+
+@migration("m004_answer_cache")
+def m004_answer_cache(conn: Connection) -> None:
+    run_ddl(conn, M004_ANSWER_CACHE)
+
+
 # --- applying them ------------------------------------------------------------------------------
 
 

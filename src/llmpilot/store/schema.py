@@ -181,3 +181,27 @@ feedback = Table(
     Column("correction", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+#: Served answers kept for repeated and paraphrased questions (llmpilot.cache): `scope` is the
+#: identity of everything the answer depends on (collection version, config, prompt, model);
+#: `doc_hashes_json` the content hash of each cited document when it was answered, so an answer
+#: whose documents changed is never served again.
+answer_cache = Table(
+    "answer_cache",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(200), nullable=False),
+    Column("collection", String(200), nullable=False),
+    Column("scope", String(64), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("normalized", Text, nullable=False),
+    Column("vector", LargeBinary),
+    Column("features_json", Text, nullable=False),
+    Column("answer_json", Text, nullable=False),
+    Column("doc_hashes_json", Text, nullable=False),
+    Column("hits", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_hit_at", DateTime(timezone=True), nullable=False),
+    Index("ix_answer_cache_scope", "tenant", "collection", "scope"),
+    Index("ix_answer_cache_last_hit", "tenant", "collection", "last_hit_at"),
+)

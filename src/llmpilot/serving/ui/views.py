@@ -90,6 +90,8 @@ def trace_detail(data: TraceDetail) -> dict[str, Any]:
     row["citations"] = [source_row(c) for c in data.citations]
     row["sources"] = [source_row(c) for c in data.sources]
     row["feedback"] = [feedback_row(f) for f in data.feedback]
+    # Cache and guardrail decisions, in order (plain dicts from the trace's details).
+    row["decisions"] = [d for d in data.details.get("decisions", []) if isinstance(d, dict)]
     return row
 
 

@@ -260,7 +260,7 @@ document.addEventListener("DOMContentLoaded", () => {
     again.addEventListener("click", () => {
       if (current && !current.finished) return;
       sendFeedback(turn, "regenerated");
-      ask(turn.question);
+      ask(turn.question, { fresh: true }); // a new answer, not the cached one
     });
     correctionForm.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -337,6 +337,21 @@ document.addEventListener("DOMContentLoaded", () => {
       el("ul", {}, ...sentences.map((s) => el("li", { lang: contentLang(s) }, s))));
   }
 
+  // Rails that changed or flagged the exchange without refusing it (redacted PII, warnings).
+  function guardrailNotice(data) {
+    const decisions = Array.isArray(data.decisions) ? data.decisions : [];
+    const rails = decisions.filter((d) => d && d.stage !== "cache");
+    const warned = rails.filter((d) => d.outcome === "warn" && typeof d.reason === "string" && d.reason);
+    const redacted = rails.some((d) => d.outcome === "redact" && d.name === "pii");
+    const neutralised = rails.some((d) => d.name === "indirect_injection" && d.outcome !== "allow");
+    if (!warned.length && !redacted && !neutralised) return null;
+    return el("div", { class: "notice notice-warn guard-notice", role: "note" },
+      redacted ? el("p", {}, t("guard_redacted")) : null,
+      neutralised ? el("p", {}, t("guard_neutralised")) : null,
+      warned.length ? el("strong", {}, t("guard_warned")) : null,
+      warned.length ? el("ul", {}, ...warned.map((d) => el("li", {}, d.reason))) : null);
+  }
+
   function renderDone(turn, data) {
     turn.traceId = data.trace_id || turn.traceId;
     if (turn.traceId) turn.article.dataset.traceId = turn.traceId;
@@ -346,11 +361,24 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!data.abstained && turn.answer.textContent) {
       conversation.push({ role: "assistant", content: turn.answer.textContent });
     }
-    if (data.abstained) {
+    if (data.blocked) {
+      // A guardrail refused it: a translated notice with the rail's reason, never a silent blank.
+      turn.bot.classList.add("abstained", "blocked");
+      turn.extras.append(el("div", { class: "notice notice-abstain guard-blocked", role: "alert" },
+        el("strong", {}, t("blocked")),
+        data.reason ? el("p", {}, `${t("reason")}: ${data.reason}`) : null));
+    } else if (data.abstained) {
       turn.bot.classList.add("abstained");
       turn.extras.append(el("div", { class: "notice notice-abstain", role: "note" },
         el("strong", {}, t("abstained")),
         data.reason ? el("p", {}, `${t("reason")}: ${data.reason}`) : null));
+    }
+    const guardNotice = guardrailNotice(data);
+    if (guardNotice) turn.extras.append(guardNotice);
+    if (data.cached === "exact" || data.cached === "semantic") {
+      turn.bot.classList.add("cached");
+      turn.extras.append(el("div", { class: "notice cache-hit", role: "note" },
+        t(data.cached === "exact" ? "cached_exact" : "cached_semantic")));
     }
     if (Array.isArray(data.unsupported_numbers) && data.unsupported_numbers.length) {
       turn.extras.append(el("div", { class: "notice notice-warn", role: "note" },
@@ -358,7 +386,9 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     const flagged = unsupportedNotice(data);
     if (flagged) turn.extras.append(flagged);
-    for (const part of [renderConfidence(turn, data.confidence), renderCitations(turn, data.citations),
+    // A refused question has no confidence to show: it was never answered.
+    for (const part of [data.blocked ? null : renderConfidence(turn, data.confidence),
+      renderCitations(turn, data.citations),
       renderFollowups(turn, data.followups), renderActions(turn)]) {
       if (part) turn.extras.append(part);
     }
@@ -390,7 +420,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const conversation = [];
   const HISTORY_TURNS = 12;
 
-  async function ask(text) {
+  async function ask(text, options = {}) {
     const turn = newTurn(text);
     current = turn;
     setBusy(true);
@@ -403,7 +433,8 @@ document.addEventListener("DOMContentLoaded", () => {
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
         // Earlier turns let the server read a follow-up ("and on Sunday?") with its context.
-        body: JSON.stringify({ question: text, stream: true, history: conversation.slice(-HISTORY_TURNS) }),
+        body: JSON.stringify({ question: text, stream: true, history: conversation.slice(-HISTORY_TURNS),
+          fresh: Boolean(options.fresh) }),
       });
     } catch (err) {
       showError(turn, t("error", { message: String(err && err.message ? err.message : err) }));
