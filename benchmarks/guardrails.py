@@ -41,6 +41,7 @@ from llmpilot.guardrails.attacks import BANK_FILE, BANK_VECTORS, DATA, MODEL_FIL
 from llmpilot.guardrails.evaluate import GuardRow  # noqa: E402
 from llmpilot.guardrails.pii import find_pii  # noqa: E402
 from llmpilot.guardrails.profanity import find_profanity  # noqa: E402
+from llmpilot.logistic import balanced_weights, fit_logistic, sigmoid  # noqa: E402
 from llmpilot.types import Answer, Chunk, Hit  # noqa: E402
 
 DATA_DIR = ROOT / "benchmarks" / "data" / "guardrails"
@@ -129,27 +130,9 @@ class CachedEmbed:
 # --- training ---------------------------------------------------------------------------------
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
-
-
 def fit_logreg(x: np.ndarray, y: np.ndarray, l2: float, steps: int = 25) -> tuple[np.ndarray, float]:
-    """Class-balanced L2 logistic regression by Newton's method (384 dims: exact and fast)."""
-    n, d = x.shape
-    xb = np.hstack([x, np.ones((n, 1))])
-    weights = np.where(y == 1, n / (2 * max(1, y.sum())), n / (2 * max(1, n - y.sum())))
-    beta = np.zeros(d + 1)
-    reg = np.full(d + 1, l2)
-    reg[-1] = 0.0
-    for _ in range(steps):
-        p = sigmoid(xb @ beta)
-        grad = xb.T @ (weights * (p - y)) + reg * beta
-        hess = (xb * (weights * p * (1 - p))[:, None]).T @ xb + np.diag(reg + 1e-9)
-        step = np.linalg.solve(hess, grad)
-        beta -= step
-        if np.abs(step).max() < 1e-6:
-            break
-    return beta[:-1], float(beta[-1])
+    """Class-balanced L2 logistic regression (llmpilot.logistic: Newton, exact and fast at 384 dims)."""
+    return fit_logistic(x, y, l2=l2, steps=steps, sample_weight=balanced_weights(y), tol=1e-6)
 
 
 def fit_1d(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from llmpilot import logistic
 from llmpilot.types import Answer
 
 #: The signals, each 0-1: retrieval's confidence, the share of supported sentences, the share of
@@ -110,21 +111,10 @@ def expected_calibration_error(
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 100) -> np.ndarray:
-    """L2-regularized logistic regression by Newton's method: [intercept, *weights] (the
+    """L2-regularized logistic regression (llmpilot.logistic): [intercept, *weights] (the
     intercept is not penalized; the penalty keeps separable small sets finite)."""
-    xb = np.hstack([np.ones((len(x), 1)), x])
-    w = np.zeros(xb.shape[1])
-    penalty = np.eye(xb.shape[1]) * l2
-    penalty[0, 0] = 0.0
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-xb @ w))
-        grad = xb.T @ (p - y) + penalty @ w
-        hess = (xb * (p * (1 - p))[:, None]).T @ xb + penalty + np.eye(xb.shape[1]) * 1e-9
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if float(np.abs(step).max()) < 1e-10:
-            break
-    return w
+    weights, intercept = logistic.fit_logistic(x, y, l2=l2, steps=steps)
+    return np.concatenate([[intercept], weights])
 
 
 def cross_validated(x: np.ndarray, y: np.ndarray, groups: Sequence[str], folds: int = 5) -> np.ndarray:

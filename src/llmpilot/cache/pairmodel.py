@@ -38,6 +38,8 @@ from llmpilot.cache.verify import (
     number_conflict,
 )
 from llmpilot.errors import LlmpilotError
+from llmpilot.logistic import balanced_weights, sigmoid
+from llmpilot.logistic import fit_logistic as fit_weights
 
 #: The weights shipped with llmpilot (trained by benchmarks/cache_pair_model.py).
 DEFAULT_MODEL = Path(__file__).parent / "data" / "pair-model.json"
@@ -164,10 +166,6 @@ def pair_features(asked: QuestionFeatures, cached: QuestionFeatures, cosine: flo
     return PairFeatures(values, reasons)
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
-
-
 @dataclass(frozen=True)
 class PairModel:
     """Logistic regression over standardised `FEATURES`: p = sigmoid(w · (x - mean) / scale + bias)."""
@@ -187,7 +185,7 @@ class PairModel:
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """P(same question) per row of a (n, len(FEATURES)) matrix."""
-        return _sigmoid(((x - self.mean) / self.scale) @ self.weights + self.bias)
+        return sigmoid(((x - self.mean) / self.scale) @ self.weights + self.bias)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -276,24 +274,9 @@ def _fit(
     scale = x.std(axis=0)
     scale = np.where(scale < 1e-9, 1.0, scale)
     z = ((x - mean) / scale) * active
-    n, d = z.shape
     labels = np.asarray(groups) if groups is not None else np.where(y > 0.5, "positive", "negative")
-    names, counts = np.unique(labels, return_counts=True)
-    per_group = {str(g): n / (len(names) * c) for g, c in zip(names, counts, strict=True)}
-    sample_w = np.array([per_group[str(g)] for g in labels])
-    design = np.hstack([z, np.ones((n, 1))])
-    beta = np.zeros(d + 1)
-    penalty = np.full(d + 1, l2)
-    penalty[-1] = 0.0  # the bias is not shrunk
-    for _ in range(iterations):
-        p = _sigmoid(design @ beta)
-        grad = design.T @ (sample_w * (p - y)) + penalty * beta
-        hess = (design * (sample_w * p * (1 - p))[:, None]).T @ design + np.diag(penalty + 1e-9)
-        step = np.linalg.solve(hess, grad)
-        beta -= step
-        if float(np.max(np.abs(step))) < 1e-10:
-            break
-    return PairModel(FEATURES, mean, scale, beta[:-1].copy(), float(beta[-1]), dict(meta or {}))
+    weights, bias = fit_weights(z, y, l2=l2, steps=iterations, sample_weight=balanced_weights(labels))
+    return PairModel(FEATURES, mean, scale, weights, bias, dict(meta or {}))
 
 
 def auc(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> float:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from llmpilot.errors import ConfigError
+from llmpilot.logistic import sigmoid
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 
@@ -72,11 +73,6 @@ def load_model(path: Path | None = None) -> dict[str, Any]:
     source = path.read_text(encoding="utf-8") if path else (DATA / MODEL_FILE).read_text(encoding="utf-8")
     model: dict[str, Any] = json.loads(source)
     return model
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(x, -40.0, 40.0)))
-    return out
 
 
 def calibrated(raw: np.ndarray, cut: float) -> np.ndarray:
@@ -162,7 +158,7 @@ class AttackScorer:
         assert self._model is not None
         v = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         margin = self._model["margin"]
-        out = {"margin": _sigmoid(margin["a"] * self.margins(v) + margin["b"])}
+        out = {"margin": sigmoid(margin["a"] * self.margins(v) + margin["b"])}
         logreg = self._model.get("logreg")
         if logreg:
             w = np.asarray(logreg["w"], dtype=np.float32)
@@ -172,7 +168,7 @@ class AttackScorer:
                     f"({self._model.get('embedder')}) but the vectors have {v.shape[1]}: pass the "
                     "vectors of the same embedder, or retrain with benchmarks/guardrails.py --train"
                 )
-            out["logreg"] = _sigmoid(v @ w + float(logreg["b"]))
+            out["logreg"] = sigmoid(v @ w + float(logreg["b"]))
         return out
 
     def scores(self, vectors: np.ndarray) -> np.ndarray:
