@@ -164,9 +164,41 @@ def lowest_cut(scores: np.ndarray, y: np.ndarray, langs: np.ndarray, max_fpr: fl
     return min(cut, 0.999)
 
 
+#: Benign text outside customer support (exam questions, paper summaries), so that "unlike a support
+#: question" does not read as "like an attack": without them the scorer flagged half of SciFact's claims.
+DIVERSE_BENIGN = (
+    ("mmlu-en", "questions.jsonl", "question", "MIT, hendrycks/test via ../shared/data/mmlu-en"),
+    ("scitldr-en", "pairs.jsonl", "summary", "Apache-2.0, allenai/scitldr via ../shared/data/scitldr-en"),
+)
+DIVERSE_PER_SOURCE = 150
+
+
+def diverse_benign() -> list[dict[str, Any]]:
+    # Korean: everyday narrative, news, encyclopedia and e-mail sentences written for llmpilot.
+    rows: list[dict[str, Any]] = [
+        {**r, "source": "authored for llmpilot (benign-diverse-ko.jsonl)", "diverse": True}
+        for r in read_jsonl(DATA_DIR / "benign-diverse-ko.jsonl")
+    ]
+    for folder, name, field, licence in DIVERSE_BENIGN:
+        path = ROOT.parent / "shared" / "data" / folder / name
+        items = read_jsonl(path)
+        rng = np.random.default_rng(7)
+        for i in sorted(rng.choice(len(items), size=min(DIVERSE_PER_SOURCE, len(items)), replace=False)):
+            item = items[int(i)]
+            rows.append(
+                {"id": str(item["id"]), "text": str(item[field]), "label": "benign", "lang": "en",
+                 "source": f"{folder} ({licence})", "diverse": True}
+            )  # fmt: skip
+    return rows
+
+
+def dev_source(row: dict[str, Any]) -> str:
+    return f"{DATA_DIR.relative_to(ROOT)}/injection-{row['lang']}.jsonl#{row['id']} ({row.get('source', '')})"
+
+
 def train(embed: CachedEmbed) -> dict[str, Any]:
     seed = [r for r in load_bank(PACKAGE_DATA / BANK_FILE) if r.source.startswith(SEED_SOURCE_PREFIX)]
-    dev = split_rows("injection", "dev")
+    dev = split_rows("injection", "dev") + diverse_benign()
     texts = [r["text"] for r in dev]
     y = np.array([r["label"] == "attack" for r in dev], dtype=float)
     langs = np.array([r["lang"] for r in dev])
@@ -217,8 +249,7 @@ def train(embed: CachedEmbed) -> dict[str, Any]:
             "text": r["text"],
             "label": r["label"],
             "lang": r["lang"],
-            "source": f"{DATA_DIR.relative_to(ROOT)}/injection-{r['lang']}.jsonl#{r['id']} "
-            f"({r.get('source', '')})",
+            "source": r["source"] if r.get("diverse") else dev_source(r),
         }
         for r in dev
     ]
@@ -264,6 +295,40 @@ def injection(embed: CachedEmbed, rows: list[GuardRow]) -> dict[str, Any]:
         "rules": {k: strip_rates(v) for k, v in rules_only["by_lang"].items()},
         "rules+embedding": {k: strip_rates(v) for k, v in with_model["by_lang"].items()},
     }
+
+
+#: Real benign traffic from other domains, read at run time from ../shared/data (never trained on):
+#: Korean RAG questions, English scientific claims, Korean everyday sentences.
+OUT_OF_DOMAIN = (
+    ("autorag-ko questions", "autorag-ko/queries.jsonl", "text", "ko"),
+    ("scifact-en claims", "scifact/queries.jsonl", "text", "en"),
+    ("kobest-hellaswag-ko contexts", "kobest-hellaswag-ko/questions.jsonl", "question", "ko"),
+    ("mmlu-en questions (not the trained sample)", "mmlu-en/questions.jsonl", "question", "en"),
+)
+
+
+def out_of_domain(embed: CachedEmbed) -> dict[str, Any]:
+    """False positives of the shipped input rails on benign text unlike the labelled sets."""
+    guard = Guardrails(GuardrailsConfig(), embed=embed)
+    trained = {r["text"] for r in diverse_benign()}
+    out: dict[str, Any] = {}
+    for name, rel, field, lang in OUT_OF_DOMAIN:
+        path = ROOT.parent / "shared" / "data" / rel
+        if not path.exists():
+            out[name] = {"skipped": f"{path} not found"}
+            continue
+        texts = [str(r[field]) for r in read_jsonl(path) if str(r[field]) not in trained][:300]
+        vectors = embed(texts)
+        flagged = sum(
+            guard.check_input(t, lang, vector=v).blocked
+            for t, v in zip(texts, vectors, strict=True)  # type: ignore[arg-type]
+        )
+        out[name] = {
+            "n": len(texts),
+            "blocked": flagged,
+            "false_positive_rate": round(flagged / len(texts), 4),
+        }
+    return out
 
 
 def nanoguard(rows: list[GuardRow]) -> dict[str, Any]:
@@ -538,6 +603,7 @@ def main() -> None:
         "pii": pii(),
         "profanity": profanity(),
         "latency": latency(embed, rows),
+        "out_of_domain_benign": out_of_domain(embed),
     }
     inj = payload["injection"]
     payload["targets"] = {
