@@ -289,14 +289,17 @@ def ask(
     if as_json:
         print(json.dumps(answer_dict(answer), ensure_ascii=False, indent=2))
         return
-    if answer.abstained or not (stream and answer.generated):
+    streamed_now = stream and run.generating  # a cached or refused answer was not streamed
+    if answer.abstained or not (streamed_now and answer.generated):
         out.print(answer.text, markup=False, highlight=False)
     elif answer.text != run.streamed_text:
         # Verification changed what was streamed (unverifiable [n] markers removed).
         out.print("\n[dim]As verified:[/]")
         out.print(answer.text, markup=False, highlight=False)
     if answer.blocked:
-        out.print(f"[yellow]Refused by a guardrail:[/] {escape(answer.reason)}")
+        rail = next((d for d in answer.decisions if d["outcome"] in ("block", "abstain")), {})
+        why = "" if answer.reason == answer.text else f" {escape(answer.reason)}"
+        out.print(f"[yellow]Refused by a guardrail ({escape(str(rail.get('name', '?')))}).[/]{why}")
     elif answer.abstained:
         out.print(f"[yellow]Abstained:[/] {escape(answer.reason)}")
     if answer.cached:
@@ -305,7 +308,7 @@ def ask(
     for rail in answer.decisions:
         if rail["stage"] != "cache" and rail["outcome"] in ("redact", "warn"):
             out.print(f"[yellow]Guardrail {escape(str(rail['name']))}:[/] {escape(str(rail['reason']))}")
-    streamed = stream and answer.generated
+    streamed = streamed_now and answer.generated
     if answer.unsupported_text and not streamed:
         out.print("[yellow]Generated, but not supported by the sources (not shown as the answer):[/]")
         out.print(answer.unsupported_text, markup=False, highlight=False)
@@ -314,6 +317,8 @@ def ask(
     if answer.unsupported_numbers:
         listed = ", ".join(answer.unsupported_numbers)
         out.print(f"[yellow]Not in any source:[/] {escape(listed)} (confidence lowered)")
+    if answer.blocked:
+        return  # refused before retrieval (or withheld): no sources to list
     cited = {c.n for c in answer.citations}
     attributed = any(c.attributed for c in answer.citations)
     legend = "* = cited" + (", by overlap after the fact" if attributed else " in the answer")
