@@ -54,11 +54,19 @@ def reliability_svg(bins: list[dict[str, Any]], title: str, ece: float) -> str:
     return "".join(parts)
 
 
-def bars_svg(values: dict[str, float], title: str, maximum: float = 1.0) -> str:
-    """Horizontal bars, one per run."""
+def bars_svg(
+    values: dict[str, float],
+    title: str,
+    maximum: float = 1.0,
+    mark: float | None = None,
+    label_w: int = 260,
+) -> str:
+    """Horizontal bars, one per run; `mark` draws a dashed target line. Bars are clipped at `maximum`
+    (one 100% bar would flatten the others); the printed value is exact. Shared by the benchmark
+    reports (answers, guardrails)."""
     row = 18
     height = 30 + row * len(values)
-    label_w, bar_w = 260, 260
+    bar_w = 260
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 60}" height="{height}" '
         'role="img">',
@@ -66,11 +74,17 @@ def bars_svg(values: dict[str, float], title: str, maximum: float = 1.0) -> str:
     ]
     for i, (label, value) in enumerate(values.items()):
         y = 26 + i * row
-        w = bar_w * max(0.0, value) / maximum if maximum else 0.0
+        w = bar_w * min(1.0, max(0.0, value) / maximum) if maximum else 0.0
         name = html.escape(label)
         parts.append(f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end" font-size="11">{name}</text>')
         parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 5}" fill="#5a9e6f"/>')
         parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 12}" font-size="11">{value:.3f}</text>')
+    if mark is not None:
+        x = label_w + bar_w * mark / maximum
+        parts.append(
+            f'<line x1="{x:.1f}" y1="22" x2="{x:.1f}" y2="{height - 2}" stroke="#d9534f" '
+            'stroke-dasharray="4 3"/>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 

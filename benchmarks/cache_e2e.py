@@ -29,6 +29,7 @@ from typing import Any
 from demo_questions import DEMO_QUESTIONS
 
 from llmpilot.answering import Responder
+from llmpilot.bench.retrieval import percentile
 from llmpilot.config import PipelineConfig
 from llmpilot.evaluation.multiturn import sample_project
 from llmpilot.pipeline import Pipeline
@@ -43,11 +44,6 @@ PARAPHRASES = [
     "On Saturday, when is phone support open?",
     "배터리 보증 기간이 몇 년이에요?",
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def run_pass(responder: Responder, questions: list[str]) -> dict[str, Any]:
@@ -65,7 +61,7 @@ def run_pass(responder: Responder, questions: list[str]) -> dict[str, Any]:
     return {
         "n": len(rows),
         "ms_p50": round(statistics.median(served), 2),
-        "ms_p95": round(percentile(served, 0.95), 2),
+        "ms_p95": round(percentile(served, 95), 2),
         "hits": len(hits),
         "hit_ms_p50": round(statistics.median(hits), 2) if hits else None,
         "rows": rows,

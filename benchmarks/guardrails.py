@@ -35,6 +35,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from answers_report import bars_svg as shared_bars_svg  # noqa: E402
+
 from llmpilot.config import GuardrailsConfig  # noqa: E402
 from llmpilot.guardrails import Guardrails, evaluate_rails, load_guard_rows  # noqa: E402
 from llmpilot.guardrails.attacks import BANK_FILE, BANK_VECTORS, DATA, MODEL_FILE, load_bank  # noqa: E402
@@ -511,30 +513,7 @@ def latency(embed: CachedEmbed, rows: list[GuardRow]) -> dict[str, Any]:
 
 
 def bars_svg(values: dict[str, float], title: str, maximum: float = 1.0, mark: float | None = None) -> str:
-    row = 18
-    height = 30 + row * len(values)
-    label_w, bar_w = 300, 260
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 60}" height="{height}" '
-        'role="img">',
-        f'<text x="4" y="16" font-size="13">{html.escape(title)}</text>',
-    ]
-    for i, (label, value) in enumerate(values.items()):
-        y = 26 + i * row
-        # Clipped at `maximum` (a 100% false-positive bar would flatten the others); the label is exact.
-        w = bar_w * min(1.0, max(0.0, value) / maximum) if maximum else 0.0
-        name = html.escape(label)
-        parts.append(f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end" font-size="11">{name}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 5}" fill="#5a9e6f"/>')
-        parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 12}" font-size="11">{value:.3f}</text>')
-    if mark is not None:
-        x = label_w + bar_w * mark / maximum
-        parts.append(
-            f'<line x1="{x:.1f}" y1="22" x2="{x:.1f}" y2="{height - 2}" stroke="#d9534f" '
-            'stroke-dasharray="4 3"/>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    return shared_bars_svg(values, title, maximum, mark, label_w=300)
 
 
 def write_html(payload: dict[str, Any], path: Path) -> None:

@@ -48,7 +48,7 @@ from llmpilot.types import Answer, Citation, Hit, Lang, Usage
 
 if TYPE_CHECKING:
     from llmpilot.cache.service import AnswerCache
-    from llmpilot.guardrails import Guardrails, RailDecision
+    from llmpilot.guardrails import Guardrails
     from llmpilot.protocols import Embedder
 
 #: doc ids -> stored document text (the store of record), to verify citations against.
@@ -737,11 +737,14 @@ class Responder:
         guardrails, cache = self.guardrails, self.cache
         standalone = search_query is None or search_query == question
         cacheable = cache is not None and generate and standalone
+        # The cache's scope (it reads the collection version) once per question: the answer is kept
+        # under the version it was retrieved from, even if an ingest lands while it generates.
+        scope = cache.scope(sampling) if cache is not None and cacheable else ""
         if cache is not None and cacheable and use_cache and cache.cfg.exact:
             # The same question, asked before under the same rails (they are part of the cache's
             # scope), passed them then: served before embedding or guarding it again.
             t0 = time.perf_counter()
-            hit, decision = cache.lookup(question, None, sampling)
+            hit, decision = cache.lookup(question, None, scope)
             if decision.outcome != "miss":  # a hit, or a stale entry dropped: both are traced
                 stage_ms["cache"] = (time.perf_counter() - t0) * 1000.0
                 decisions.append(decision.as_dict())
@@ -754,7 +757,7 @@ class Responder:
             t0 = time.perf_counter()
             verdict = guardrails.check_input(question, language, vector=vector)
             stage_ms["guard_input"] = (time.perf_counter() - t0) * 1000.0
-            decisions += [rail_dict(d) for d in verdict.decisions]
+            decisions += [d.as_dict() for d in verdict.decisions]
             if verdict.blocked:
                 blocked = self._blocked(question, language, verdict.message, decisions)
                 return AnswerRun(
@@ -771,13 +774,13 @@ class Responder:
         if cache is not None and cacheable:
             if use_cache:
                 t0 = time.perf_counter()
-                hit, decision = cache.lookup(question, vector, sampling)
+                hit, decision = cache.lookup(question, vector, scope)
                 stage_ms["cache"] = (time.perf_counter() - t0) * 1000.0
                 decisions.append(decision.as_dict())
                 if hit is not None:
                     return self._served(question, language, hit, decision.kind, started, decisions, stage_ms)
             asked, asked_vector = question, vector
-            cache_put = lambda answer: self._keep(cache, asked, asked_vector, answer, sampling)  # noqa: E731
+            cache_put = lambda answer: self._keep(cache, asked, asked_vector, answer, scope)  # noqa: E731
         with self._search_lock:
             hits = self.pipeline.search(query, k, vector=vector)
         retrieve_ms = (time.perf_counter() - started) * 1000.0 - sum(stage_ms.values())
@@ -790,7 +793,7 @@ class Responder:
                 t0 = time.perf_counter()
                 prompt_hits, found = guardrails.check_documents(hits, language)
                 stage_ms["guard_documents"] = (time.perf_counter() - t0) * 1000.0
-                decisions += [rail_dict(d) for d in found]
+                decisions += [d.as_dict() for d in found]
             prompt_question = question if query == question else _with_context(question, query)
             stream = self.pipeline.stream(prompt_question, k, hits=prompt_hits, sampling=sampling)
         return AnswerRun(
@@ -844,12 +847,12 @@ class Responder:
         question: str,
         vector: np.ndarray | None,
         answer: Answer,
-        sampling: Sampling | None,
+        scope: str,
     ) -> dict[str, Any] | None:
         """Cache a finished answer worth repeating: shown (not abstained, not refused) and complete."""
         if answer.abstained or answer.blocked or not answer.generated:
             return None
-        return cache.put(question, vector, answer, sampling).as_dict()
+        return cache.put(question, vector, answer, scope).as_dict()
 
     def ask(
         self,
@@ -909,7 +912,7 @@ class Responder:
             t0 = time.perf_counter()
             answer, found = guardrails.check_output(answer, run.hits)
             run._stage_ms["guard_output"] = (time.perf_counter() - t0) * 1000.0
-            run.decisions += [rail_dict(d) for d in found]
+            run.decisions += [d.as_dict() for d in found]
         answer = replace(answer, search_query=run.search_query, usage=run.usage)
         if run._cache_put is not None and not run._stream_cancelled:
             t0 = time.perf_counter()
@@ -1092,20 +1095,6 @@ class Responder:
             unsupported_text=unsupported.unsupported_text,
             reason=message("quoted", lang),
         )
-
-
-def rail_dict(decision: RailDecision) -> dict[str, Any]:
-    """A guardrail decision in the one shape every decision has in answers, traces and the API
-    (stage, name, outcome, score, latency_ms, reason, details): the cache's shape too."""
-    return {
-        "stage": decision.stage,
-        "name": decision.rail,
-        "outcome": decision.outcome,
-        "score": None if decision.score is None else round(float(decision.score), 4),
-        "latency_ms": round(decision.latency_ms, 3),
-        "reason": decision.reason,
-        "details": decision.details,
-    }
 
 
 def with_calibrated_confidence(answer: Answer) -> Answer:

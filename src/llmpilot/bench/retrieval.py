@@ -80,13 +80,14 @@ def run_retrieval_benchmark(
             "embedding_cache_hits": report.embedding_cache_hits,
             "query_seconds": round(query_seconds, 3),
             "query_ms_p50": round(statistics.median(per_query_ms), 2) if per_query_ms else 0.0,
-            "query_ms_p95": round(_percentile(per_query_ms, 95), 2) if per_query_ms else 0.0,
+            "query_ms_p95": round(percentile(per_query_ms, 95), 2) if per_query_ms else 0.0,
         }
     finally:
         project.close()
 
 
-def _percentile(values: list[float], pct: float) -> float:
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (`pct` 0-100) of a non-empty list: a value that was measured."""
     ordered = sorted(values)
     idx = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
     return ordered[idx]

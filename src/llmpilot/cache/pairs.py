@@ -8,14 +8,12 @@ Every bad row is collected, so a user fixes a file in one pass, not one error pe
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from llmpilot.errors import DatasetError
+from llmpilot.records import read_records
 
 #: Bad rows quoted in one error message; the rest are counted.
 _MAX_REPORTED = 10
@@ -40,25 +38,6 @@ class Negative:
     kind: str | None = None
 
 
-def _rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed row) for JSONL or CSV (by suffix); a row that does not parse is a str."""
-    if path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            for row in reader:
-                # DictReader counts physical lines: a quoted field may span several.
-                yield reader.line_num, row
-        return
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, f"not JSON ({exc.msg} at column {exc.colno})"
-
-
 def _load(path: str | Path, fields: tuple[str, ...], what: str) -> list[dict[str, str]]:
     file = Path(path)
     if not file.is_file():
@@ -66,9 +45,9 @@ def _load(path: str | Path, fields: tuple[str, ...], what: str) -> list[dict[str
     good: list[dict[str, str]] = []
     bad: list[str] = []
     seen: dict[str, int] = {}
-    for line, row in _rows(file):
-        if isinstance(row, str):
-            bad.append(f"line {line}: {row}")
+    for line, row in read_records(file).rows:
+        if isinstance(row, json.JSONDecodeError):
+            bad.append(f"line {line}: not JSON ({row.msg} at column {row.colno})")
             continue
         if not isinstance(row, dict):
             bad.append(f"line {line}: expected an object with fields {', '.join(fields)}")

@@ -83,6 +83,8 @@ class AnswerCache:
         return self._verifier
 
     def scope(self, sampling: Sampling | None = None) -> str:
+        """The identity an entry is served under: `scope_parts`, the collection version now (a query
+        over the documents) and the sampling. Computed once per question by the caller."""
         # No sampling and the default sampling give the same answers: /api/ask and /v1 share entries.
         chosen = None if sampling is None or sampling == Sampling() else repr(sampling)
         return stable_hash(
@@ -103,12 +105,12 @@ class AnswerCache:
         return loaded.cache
 
     def lookup(
-        self, question: str, vector: np.ndarray | None, sampling: Sampling | None = None
+        self, question: str, vector: np.ndarray | None, scope: str
     ) -> tuple[Answer | None, CacheDecision]:
-        """The cached answer for `question` (None on a miss) and the decision, with its reason."""
+        """The cached answer for `question` within `scope` (see `scope`; None on a miss) and the
+        decision, with its reason."""
         t0 = time.perf_counter()
         with self._lock:
-            scope = self.scope(sampling)
             table = self._table(scope)
             found: Lookup = table.lookup(question, vector if self.cfg.semantic else None)
             details: dict[str, Any] = {"entries": len(table), "checked": found.checked}
@@ -143,14 +145,12 @@ class AnswerCache:
             return f"cited document changed: {', '.join(changed[:3])}"
         return ""
 
-    def put(
-        self, question: str, vector: np.ndarray | None, answer: Answer, sampling: Sampling | None = None
-    ) -> CacheDecision:
-        """Keep a finished answer for the next time (what is worth keeping is the caller's call)."""
+    def put(self, question: str, vector: np.ndarray | None, answer: Answer, scope: str) -> CacheDecision:
+        """Keep a finished answer for the next time under `scope`, the one it was looked up in when
+        the question arrived (what is worth keeping is the caller's call)."""
         t0 = time.perf_counter()
         cited = {c.doc_id for c in answer.citations} or {c.doc_id for c in answer.sources}
         with self._lock:
-            scope = self.scope(sampling)
             doc_hashes = self.rows.document_hashes(cited)
             features = self.verifier.features(question)
             stored = replace(answer, latency_ms={}, decisions=[], cached="")

@@ -8,7 +8,7 @@ since decisions are logged and returned by the API.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llmpilot.types import Lang
@@ -28,7 +28,17 @@ class RailDecision:
     details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The shape every decision has on answers, traces and the API (the cache's decisions too:
+        llmpilot.cache.service.CacheDecision): stage, name, outcome, score, latency_ms, reason, details."""
+        return {
+            "stage": self.stage,
+            "name": self.rail,
+            "outcome": self.outcome,
+            "score": None if self.score is None else round(float(self.score), 4),
+            "latency_ms": round(self.latency_ms, 3),
+            "reason": self.reason,
+            "details": self.details,
+        }
 
     @property
     def flagged(self) -> bool:

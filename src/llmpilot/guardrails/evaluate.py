@@ -7,8 +7,6 @@ still answered). Rows: JSONL or CSV with "id", "text", "label" ("attack" | "beni
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from collections.abc import Sequence
@@ -21,6 +19,7 @@ import numpy as np
 from llmpilot.answering import question_language
 from llmpilot.errors import DatasetError
 from llmpilot.guardrails.policy import Guardrails
+from llmpilot.records import read_records
 from llmpilot.types import Lang
 
 LABELS = ("attack", "benign")
@@ -59,27 +58,16 @@ def load_guard_rows(path: str | Path) -> list[GuardRow]:
     """Rows of a JSONL or CSV file (by extension; .csv needs a header row). Errors name the file,
     the line and the field."""
     path = Path(path)
-    try:
-        content = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: cannot read the file ({exc})") from None
-    rows: list[GuardRow] = []
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(io.StringIO(content))
-        missing = {"id", "text", "label"} - set(reader.fieldnames or [])
+    records = read_records(path)
+    if records.header is not None:
+        missing = {"id", "text", "label"} - set(records.header)
         if missing:
             raise DatasetError(f"{path}:1: the header lacks column(s) {', '.join(sorted(missing))}")
-        for record in reader:
-            rows.append(_row(record, f"{path}:{reader.line_num}"))
-    else:
-        for n, line in enumerate(content.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{n}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-            rows.append(_row(raw, f"{path}:{n}"))
+    rows: list[GuardRow] = []
+    for n, raw in records.rows:
+        if isinstance(raw, json.JSONDecodeError):
+            raise DatasetError(f"{path}:{n}: not valid JSON ({raw.msg} at column {raw.colno})")
+        rows.append(_row(raw, f"{path}:{n}"))
     if not rows:
         raise DatasetError(f"{path}: no rows; expected JSONL or CSV rows with id, text, label, lang")
     ids = [r.id for r in rows]
