@@ -4,7 +4,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-core demo test test-fast lint bench install-size clean
+.PHONY: setup setup-core demo adapt-demo test test-fast lint bench install-size clean
 
 setup:
 	@bash scripts/setup.sh all
@@ -14,6 +14,10 @@ setup-core:
 
 demo: setup-core
 	@bash scripts/demo.sh
+
+# Advise, fine-tune (LoRA), export, serve through llama.cpp, compare the strategies: docs/FINETUNE.md.
+adapt-demo: setup
+	@bash scripts/adapt_demo.sh
 
 test: setup
 	$(PY) -m pytest -q
@@ -32,4 +36,4 @@ install-size:
 	python3.11 benchmarks/install_size.py --json benchmarks/results/install_size.json
 
 clean:
-	rm -rf demo-project .llmpilot-bench .pytest_cache
+	rm -rf demo-project adapt-demo .llmpilot-bench .pytest_cache

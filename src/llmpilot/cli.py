@@ -17,6 +17,10 @@ from rich.text import Text
 from llmpilot.cli_safety import cache_app, guard_app
 from llmpilot.errors import LlmpilotError, SourceError
 from llmpilot.evaluation.cli import eval_app
+from llmpilot.finetune.cli import adapters_app, finetune_command
+from llmpilot.finetune.cli_advise import advise_command
+from llmpilot.finetune.cli_embedder import finetune_embedder_command
+from llmpilot.finetune.cli_strategies import strategies_command
 from llmpilot.project import Project
 
 if TYPE_CHECKING:
@@ -32,6 +36,11 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(eval_app, name="eval")
 app.add_typer(cache_app, name="cache")
 app.add_typer(guard_app, name="guard")
+app.add_typer(adapters_app, name="adapters")
+app.command("finetune")(finetune_command)
+app.command("finetune-embedder")(finetune_embedder_command)
+app.command("advise")(advise_command)
+app.command("strategies")(strategies_command)
 
 out = Console()
 err = Console(stderr=True)

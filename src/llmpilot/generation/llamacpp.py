@@ -27,7 +27,7 @@ class _Loaded:
     lock: threading.Lock
 
 
-_loaded: dict[tuple[str, int, int], _Loaded] = {}
+_loaded: dict[tuple[str, int, int, str], _Loaded] = {}
 _load_lock = threading.Lock()
 
 
@@ -52,8 +52,24 @@ def resolve_model_path(cfg: GeneratorConfig) -> Path:
     return path.resolve()
 
 
-def _load(path: Path, n_ctx: int, n_threads: int, seed: int) -> _Loaded:
-    key = (str(path), n_ctx, n_threads)
+def resolve_gguf_adapter(cfg: GeneratorConfig) -> Path | None:
+    """`generator.adapter` for llama-cpp: a GGUF LoRA file (`llmpilot adapters export --gguf`)."""
+    if cfg.adapter is None:
+        return None
+    path = Path(cfg.adapter).expanduser()
+    if path.is_dir():
+        raise ConfigError(
+            f"generator.adapter: {path} is an adapter folder; llama-cpp takes a GGUF LoRA file: convert "
+            f"it with `llmpilot adapters export --adapter {path} --gguf FILE.gguf`, or use generator.name "
+            "transformers"
+        )
+    if not path.is_file():
+        raise ModelNotAvailableError(f"generator.adapter: {path} does not exist; check the path")
+    return path.resolve()
+
+
+def _load(path: Path, n_ctx: int, n_threads: int, seed: int, adapter: Path | None = None) -> _Loaded:
+    key = (str(path), n_ctx, n_threads, str(adapter or ""))
     with _load_lock:
         if key not in _loaded:
             try:
@@ -63,9 +79,17 @@ def _load(path: Path, n_ctx: int, n_threads: int, seed: int) -> _Loaded:
                     f"generator llama-cpp needs llama-cpp-python ({exc}): `pip install llama-cpp-python`"
                 ) from None
             try:
-                llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False)
-            except ValueError as exc:  # llama-cpp-python's "Failed to load model from file"
-                raise ModelNotAvailableError(f"{path}: not a loadable GGUF model ({exc})") from None
+                llm = Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    seed=seed,
+                    verbose=False,
+                    lora_path=str(adapter) if adapter is not None else None,
+                )
+            except (ValueError, RuntimeError) as exc:  # llama-cpp-python's "Failed to load model from file"
+                what = f" with the LoRA adapter {adapter}" if adapter is not None else ""
+                raise ModelNotAvailableError(f"{path}: not a loadable GGUF model{what} ({exc})") from None
             _loaded[key] = _Loaded(llm=llm, lock=threading.Lock())
         return _loaded[key]
 
@@ -73,11 +97,12 @@ def _load(path: Path, n_ctx: int, n_threads: int, seed: int) -> _Loaded:
 class LlamaCppGenerator:
     def __init__(self, cfg: GeneratorConfig) -> None:
         self.path = resolve_model_path(cfg)
+        self.adapter = resolve_gguf_adapter(cfg)
         self.n_ctx = cfg.n_ctx
         self.n_threads = cfg.n_threads or os.cpu_count() or 1
         self.seed = cfg.seed
         self.repeat_penalty = cfg.repeat_penalty
-        self.model_id = f"llama-cpp:{self.path.name}"
+        self.model_id = f"llama-cpp:{self.path.name}" + (f"+lora:{self.adapter.name}" if self.adapter else "")
 
     @property
     def context_window(self) -> int:
@@ -90,7 +115,7 @@ class LlamaCppGenerator:
             return len(loaded.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def _model(self) -> _Loaded:
-        return _load(self.path, self.n_ctx, self.n_threads, self.seed)
+        return _load(self.path, self.n_ctx, self.n_threads, self.seed, self.adapter)
 
     def _too_long(self, exc: Exception) -> ConfigError:
         return ConfigError(

@@ -278,6 +278,30 @@ def m004_answer_cache(conn: Connection) -> None:
     run_ddl(conn, M004_ANSWER_CACHE)
 
 
+M005_ADAPTERS: tuple[str, ...] = (
+    """
+    CREATE TABLE adapters (
+        id VARCHAR(64) NOT NULL,
+        name VARCHAR(200) NOT NULL,
+        method VARCHAR(20) NOT NULL,
+        base VARCHAR(500) NOT NULL,
+        data_hash VARCHAR(64) NOT NULL,
+        adapter_dir TEXT NOT NULL,
+        config_json TEXT NOT NULL,
+        metrics_json TEXT NOT NULL,
+        created_at {TIMESTAMPTZ} NOT NULL,
+        PRIMARY KEY (id)
+    )
+    """,
+    "CREATE INDEX ix_adapters_name ON adapters (name)",
+)
+
+
+@migration("m005_adapters")
+def m005_adapters(conn: Connection) -> None:
+    run_ddl(conn, M005_ADAPTERS)
+
+
 # --- applying them ------------------------------------------------------------------------------
 
 

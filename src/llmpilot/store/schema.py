@@ -205,3 +205,21 @@ answer_cache = Table(
     Index("ix_answer_cache_scope", "tenant", "collection", "scope"),
     Index("ix_answer_cache_last_hit", "tenant", "collection", "last_hit_at"),
 )
+
+
+#: Fine-tuned adapters (llmpilot.finetune.registry): what was trained (method, base, the training data's
+#: hash, the settings in `config_json`), how well (`metrics_json`) and where the adapter folder is.
+adapters = Table(
+    "adapters",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("method", String(20), nullable=False),
+    Column("base", String(500), nullable=False),
+    Column("data_hash", String(64), nullable=False),
+    Column("adapter_dir", Text, nullable=False),
+    Column("config_json", Text, nullable=False),
+    Column("metrics_json", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_adapters_name", "name"),
+)
