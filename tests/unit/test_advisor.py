@@ -231,6 +231,21 @@ def test_a_significant_measured_winner_overrides() -> None:
     assert advice.as_dict()["measured"]["override"] is True
 
 
+def test_an_override_follows_the_comparisons_recommendation() -> None:
+    # The heuristic's hybrid is significantly worse than the measured best (rag), and the comparison
+    # recommends prompt: not significantly worse than rag and simpler. The advice is prompt, not rag.
+    measured = results(
+        {"prompt": 0.313, "rag": 0.320, "finetune": 0.271, "hybrid": 0.165},
+        paired={"rag vs hybrid": (0.155, 0.001), "prompt vs rag": (-0.007, 0.89)},
+    )
+    measured["recommended"] = "prompt"
+    advice = advise(use_case("customer-service"), measured=measured)
+    assert advice.heuristic == "hybrid"
+    assert advice.measured is not None and advice.measured["winner"] == "rag"
+    assert advice.recommendation == "prompt"
+    assert "the comparison's recommendation" in advice.reasons[-1]
+
+
 def test_the_paired_test_is_read_in_either_order() -> None:
     measured = results({"rag": 0.30, "hybrid": 0.36}, paired={"rag vs hybrid": (-0.06, 0.01)})
     assert advise(use_case("qa"), measured=measured).recommendation == "hybrid"

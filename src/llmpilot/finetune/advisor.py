@@ -613,10 +613,20 @@ def compare_measured(raw: Mapping[str, Any], pick: Approach, source: str) -> dic
         significant, evidence = _advantage(m, winner, pick)
         out.update(significant=significant, override=significant, evidence=evidence)
         if significant:
+            # The comparison's own recommendation (the simplest strategy not significantly worse than
+            # its best) is what replaces the pick; the best itself only when there is none to follow.
+            target = m.recommended if m.recommended in values else winner
+            out["override_to"] = target
+            follow = (
+                f": {target}, the comparison's recommendation (the simplest strategy not significantly "
+                f"worse than {winner})"
+                if target != winner
+                else f": {winner}"
+            )
             out["reason"] = (
                 f"measured on {m.dataset or 'the dataset'}, {winner} beat the heuristic's {pick} on {metric} "
                 f"({values[winner]:.4f} vs {values[pick]:.4f}; {evidence}), so the measurement overrides "
-                "the heuristic."
+                f"the heuristic{follow}."
             )
         else:
             out["reason"] = (
@@ -723,7 +733,7 @@ def advise(
         measured_out = compare_measured(measured, pick, measured_source)
         reasons.append("Measured: " + measured_out["reason"])
         if measured_out["override"]:
-            recommendation = measured_out["winner"]
+            recommendation = measured_out["override_to"]
     return Advice(
         recommendation=recommendation,
         heuristic=pick,
