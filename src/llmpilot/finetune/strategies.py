@@ -581,16 +581,7 @@ class StrategyRun:
             )
             retriever = self.exemplar_retriever
 
-            def answer(item: Item) -> tuple[str, float, int, bool]:
-                t0 = time.perf_counter()
-                shots = retriever.neighbours(item, s.retrieved)
-                retrieve_s = time.perf_counter() - t0
-                text, seconds, tokens, abstained = self._direct(
-                    gen_cfg, prompt_messages(s.task, item.text, shots)
-                )
-                return text, seconds + retrieve_s, tokens, abstained
-
-            preds = self._answer_items("rag", "test", self.split.test, h, answer)
+            preds = self._answer_items("rag", "test", self.split.test, h, self._exemplar_answer(gen_cfg))
             return _Outcome(
                 preds, extra={"disk_mb": retriever.disk_mb, "labeled_rows": len(self.split.train)}
             )
@@ -603,6 +594,23 @@ class StrategyRun:
             preds,
             extra={"disk_mb": retrieval.disk_mb, "corpus_docs": retrieval.corpus_docs, "labeled_rows": 0},
         )
+
+    def _exemplar_answer(self, gen_cfg: GeneratorConfig) -> Callable[[Item], tuple[str, float, int, bool]]:
+        """summarize's retrieval-augmented answer (rag, and hybrid with its adapter): the nearest train
+        pairs as exemplars; the retrieval's seconds count toward the answer's."""
+        s = self.settings
+        retriever = self.exemplar_retriever
+
+        def answer(item: Item) -> tuple[str, float, int, bool]:
+            t0 = time.perf_counter()
+            shots = retriever.neighbours(item, s.retrieved)
+            retrieve_s = time.perf_counter() - t0
+            text, seconds, tokens, abstained = self._direct(
+                gen_cfg, prompt_messages(s.task, item.text, shots)
+            )
+            return text, seconds + retrieve_s, tokens, abstained
+
+        return answer
 
     def _pool_hash(self) -> str:
         return hashlib.sha256("\n".join(i.id for i in self.split.train).encode()).hexdigest()[:16]
@@ -642,16 +650,7 @@ class StrategyRun:
                 {**self._common(), "adapter": adapter.name, "k": s.retrieved, "pool": self._pool_hash()}
             )
 
-            def answer(item: Item) -> tuple[str, float, int, bool]:
-                t0 = time.perf_counter()
-                shots = retriever.neighbours(item, s.retrieved)
-                retrieve_s = time.perf_counter() - t0
-                text, seconds, tokens, abstained = self._direct(
-                    gen_cfg, prompt_messages(s.task, item.text, shots)
-                )
-                return text, seconds + retrieve_s, tokens, abstained
-
-            preds = self._answer_items("hybrid", "test", self.split.test, h, answer)
+            preds = self._answer_items("hybrid", "test", self.split.test, h, self._exemplar_answer(gen_cfg))
             disk = folder_mb(adapter) + retriever.disk_mb
             return _Outcome(preds, train=train, extra={"disk_mb": round(disk, 3), "labeled_rows": rows})
         h = stable_hash({**self._common(), "adapter": adapter.name, "rag": self.cfg.hash()})
