@@ -86,6 +86,9 @@ def main() -> int:
     )
     parser.add_argument("--benchmarks", default=",".join(BUILTIN_BENCHMARKS))
     parser.add_argument("--limit", type=int, help="a stratified sample of N items per benchmark")
+    parser.add_argument(
+        "--limits", default="", help="per benchmark, overriding --limit: mmlu-en=200,kobest-hellaswag-ko=100"
+    )
     parser.add_argument("--shots", type=int, default=0)
     parser.add_argument("--robustness", help="comma-separated perturbations for every benchmark")
     parser.add_argument("--threads", type=int, default=2)
@@ -104,8 +107,10 @@ def main() -> int:
 
     results: dict[str, Any] = {}
     load: dict[str, dict[str, float]] = {}
+    pairs = [part.partition("=") for part in args.limits.split(",") if part.strip()]
+    limits = {key.strip(): int(value) for key, _, value in pairs}
     for name in [b.strip() for b in args.benchmarks.split(",") if b.strip()]:
-        bench = load_benchmark(name, limit=args.limit)
+        bench = load_benchmark(name, limit=limits.get(name, args.limit))
         kinds = (
             [k.strip() for k in args.robustness.split(",") if k.strip()]
             if args.robustness is not None
@@ -138,7 +143,13 @@ def main() -> int:
             "load": load,
         },
         "versions": {p: version(p) for p in ("llama_cpp_python",)},
-        "settings": {"limit": args.limit, "shots": args.shots, "models": specs, "skipped": skipped},
+        "settings": {
+            "limit": args.limit,
+            "limits": limits,
+            "shots": args.shots,
+            "models": specs,
+            "skipped": skipped,
+        },
         "notes": "accuracy_norm divides each choice's log-likelihood by its length (the harness's acc_norm); "
         "MMLU's headline is accuracy, HellaSwag's accuracy_norm. ECE: top choice's softmax probability vs "
         "correctness, 10 bins. seconds: scoring only (load_seconds apart), at the recorded load average.",
