@@ -40,13 +40,17 @@ _NO_QUERIES = (
 )
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+_DATASET_FILES = "a dataset folder needs corpus.jsonl, queries.jsonl, qrels.jsonl"
+
+
+def read_jsonl(path: Path, *, missing_hint: str = "") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a UTF-8 JSONL file; a DatasetError naming the
+    file and line otherwise (`missing_hint` is added to the file-not-found message)."""
     try:
         handle = path.open(encoding="utf-8")
     except FileNotFoundError:
-        raise DatasetError(
-            f"{path}: file not found (a dataset folder needs corpus.jsonl, queries.jsonl, qrels.jsonl)"
-        ) from None
+        hint = f" ({missing_hint})" if missing_hint else ""
+        raise DatasetError(f"{path}: file not found{hint}") from None
     with handle:
         try:
             for lineno, line in enumerate(handle, start=1):
@@ -114,7 +118,7 @@ def load_dataset(
     corpus: list[Document] = []
     seen: set[str] = set()
     path = folder / "corpus.jsonl"
-    for lineno, row in _read_jsonl(path):
+    for lineno, row in read_jsonl(path, missing_hint=_DATASET_FILES):
         doc_id = _field(row, "id", path, lineno)
         if doc_id in seen:
             raise DatasetError(f"{path}:{lineno}: duplicate document id {doc_id!r}")
@@ -131,7 +135,7 @@ def load_dataset(
 
     queries: list[Query] = []
     path = folder / "queries.jsonl"
-    for lineno, row in _read_jsonl(path):
+    for lineno, row in read_jsonl(path, missing_hint=_DATASET_FILES):
         answers = row.get("answers") or []
         if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
             raise DatasetError(f"{path}:{lineno}: 'answers' must be a list of strings")
@@ -148,7 +152,7 @@ def load_dataset(
     doc_lengths = {d.id: len(d.text) for d in corpus}
     path = folder / "qrels.jsonl"
     query_ids = {q.id for q in queries}
-    for lineno, row in _read_jsonl(path):
+    for lineno, row in read_jsonl(path, missing_hint=_DATASET_FILES):
         qid = _field(row, "query_id", path, lineno)
         did = _field(row, "doc_id", path, lineno)
         if not query_ids:  # the judgments are fine: the queries they judge are missing

@@ -7,15 +7,15 @@ retrieval sets are BEIR-format folders (corpus/queries/qrels.jsonl) read by
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from llmpilot.errors import DatasetError
+from llmpilot.evaluation.datasets import read_jsonl
 
 T = TypeVar("T")
 TaskType = Literal["retrieval", "sts", "classification", "clustering", "pair_classification"]
@@ -53,28 +53,6 @@ class LabelledText:
     text: str
     label: str
     split: str  # "train" | "test" (clustering: "test")
-
-
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; DatasetError naming the line otherwise."""
-    try:
-        handle = path.open(encoding="utf-8")
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found") from None
-    with handle:
-        try:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise DatasetError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-                yield lineno, row
-        except UnicodeDecodeError as exc:
-            raise DatasetError(f"{path}: not UTF-8 ({exc.reason}); re-save the file as UTF-8") from None
 
 
 def _text(row: dict[str, Any], name: str, path: Path, lineno: int) -> str:
