@@ -4,7 +4,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-core demo adapt-demo test test-fast lint bench install-size clean
+.PHONY: setup setup-core demo adapt-demo loop-demo test test-fast lint bench install-size clean
 
 setup:
 	@bash scripts/setup.sh all
@@ -18,6 +18,11 @@ demo: setup-core
 # Advise, fine-tune (LoRA), export, serve through llama.cpp, compare the strategies: docs/FINETUNE.md.
 adapt-demo: setup
 	@bash scripts/adapt_demo.sh
+
+# The monitoring loop against a running server: correction → review → eval set → re-optimize → shadow →
+# promote (docs/MONITORING.md). Offline, no model.
+loop-demo: setup-core
+	@bash scripts/loop_demo.sh
 
 test: setup
 	$(PY) -m pytest -q
@@ -36,4 +41,4 @@ install-size:
 	python3.11 benchmarks/install_size.py --json benchmarks/results/install_size.json
 
 clean:
-	rm -rf demo-project adapt-demo .llmpilot-bench .pytest_cache
+	rm -rf demo-project adapt-demo loop-demo .llmpilot-bench .pytest_cache

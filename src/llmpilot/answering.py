@@ -979,6 +979,8 @@ class Responder:
             reason="",
             followups=[],
             search_query=question,
+            # Kept on every answer, abstained ones too: what drift detection compares across windows.
+            signals={"retrieval": support},
         )
         limit = self.policy.followups
         if abstain_reason:

@@ -22,6 +22,8 @@ from llmpilot.finetune.cli_advise import advise_command
 from llmpilot.finetune.cli_embedder import finetune_embedder_command
 from llmpilot.finetune.cli_strategies import strategies_command
 from llmpilot.models.cli import models_app
+from llmpilot.monitoring.cli import deploy_app, monitor_app, review_app
+from llmpilot.monitoring.cli_loop import sync_command
 from llmpilot.project import Project
 
 if TYPE_CHECKING:
@@ -39,6 +41,10 @@ app.add_typer(cache_app, name="cache")
 app.add_typer(guard_app, name="guard")
 app.add_typer(adapters_app, name="adapters")
 app.add_typer(models_app, name="models")
+app.add_typer(monitor_app, name="monitor")
+app.add_typer(review_app, name="review")
+app.add_typer(deploy_app, name="deploy")
+app.command("sync")(sync_command)
 app.command("finetune")(finetune_command)
 app.command("finetune-embedder")(finetune_embedder_command)
 app.command("advise")(advise_command)
@@ -133,6 +139,7 @@ def ingest(
     units = list(discovery.units)
     origins = list(discovery.origins)
     errors = list(discovery.errors)
+    sql_ingested = False
     if sql and query:
         try:
             unit = sql_unit(
@@ -143,9 +150,18 @@ def ingest(
         else:
             units.append(unit)
             origins.append(unit.origin)
+            sql_ingested = True
     report = Ingestor(proj, progress=progress).run(
         units, origins=origins, errors=errors, skipped=discovery.skipped
     )
+    # What was ingested is watched: `llmpilot sync` re-reads all of it.
+    from llmpilot.monitoring.sync import watch_files, watch_sql
+
+    watch_files(proj.store, [Path(p) for p in discovery.origins])
+    if sql_ingested and sql and query:
+        watch_sql(
+            proj.store, sql, query, text_column=text_column, id_column=id_column, title_column=title_column
+        )
     # Build/refresh the persisted indexes now, not at first query; under the writer lock, so two
     # ingests finishing together do not build into the same temporary index folder.
     with proj.store.writer_lock("index build"):
@@ -579,6 +595,9 @@ def serve(
         list[Path] | None, typer.Option(help="Extra folder of report .html files for admins (repeatable).")
     ] = None,
     secure_cookie: Annotated[bool, typer.Option(help="Mark the session cookie Secure (HTTPS).")] = False,
+    metrics_public: Annotated[
+        bool, typer.Option(help="Serve /metrics without a key (else an admin key is needed).")
+    ] = False,
 ) -> None:
     """Serve the project: OpenAI-compatible /v1, the /api answer API, and the web UI (docs/SERVING.md)."""
     from llmpilot.serving.server import CollectionSpec, build_app, parse_mount, parse_rate, run
@@ -590,6 +609,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         secure_cookie=secure_cookie,
         reports_dirs=tuple(reports or ()),
+        metrics_public=metrics_public,
     )
     specs = [CollectionSpec(config if config is not None else project, tenant, name)]
     specs += [parse_mount(value) for value in collection or ()]

@@ -303,6 +303,37 @@ class GuardrailsConfig(Section):
     output: OutputRailsConfig = Field(default_factory=OutputRailsConfig)
 
 
+class MonitoringConfig(Section):
+    """The monitoring loop (llmpilot.monitoring, docs/MONITORING.md). Never part of any hash: watching
+    a service does not change what it answers."""
+
+    #: The project's eval set (JSONL: id, question, answer?, doc_ids?, provenance?), relative to the
+    #: project; approved review items are appended to it.
+    eval_set: str = "eval/questions.jsonl"
+    #: Recent served questions re-answered by `monitor run` (reference-free scores), 0 = none.
+    traffic_sample: int = Field(50, ge=0)
+    #: How far back the traffic sample and the drift windows look.
+    traffic_window_hours: float = Field(24.0, gt=0)
+    #: Significance level of the paired tests that raise a quality alert.
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    #: Smallest drop of a metric's mean (absolute) that is worth an alert, significant or not.
+    min_drop: float = Field(0.02, ge=0.0)
+    #: Alerts are POSTed here as JSON (besides the log and the dashboard).
+    webhook: str | None = None
+    #: Environment variable holding a secret: the webhook body is signed with HMAC-SHA256 with it.
+    webhook_secret_env: str | None = None
+    #: OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); else OTEL_EXPORTER_OTLP_ENDPOINT,
+    #: else spans go to `spans_file`.
+    otlp_endpoint: str | None = None
+    #: JSONL file of OpenTelemetry spans when no OTLP endpoint is configured (relative to the project).
+    spans_file: str = "traces/spans.jsonl"
+    #: Cost estimate per 1000 prompt / completion tokens (in USD) for the traces; 0 for a local model.
+    cost_per_1k_prompt_tokens: float = Field(0.0, ge=0.0)
+    cost_per_1k_completion_tokens: float = Field(0.0, ge=0.0)
+    #: Permutations of the drift tests' p-values.
+    drift_permutations: int = Field(500, ge=50)
+
+
 class PipelineConfig(Section):
     version: Literal[1] = 1
     #: SQLAlchemy URL of the store of record; a relative sqlite path is relative to the project.
@@ -317,6 +348,7 @@ class PipelineConfig(Section):
     answer: AnswerConfig = Field(default_factory=AnswerConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
     def hash(self) -> str:
         """Identity of everything that changes results (trials, runs, traces); see `hash_form`."""
@@ -352,12 +384,16 @@ class PipelineConfig(Section):
 
 #: Fields that cannot change any result, so no hash depends on them: where the store lives (the same
 #: config on another database is the same pipeline), how long to wait for a model server, which
-#: environment variable holds an API key, and how many texts go into one embedding call (embeddings
-#: are cached by model and text, whatever the batch). The canonical form holds their *default* value
-#: whatever is configured, rather than dropping them, so today's hashes stay as they were.
+#: environment variable holds an API key, how many texts go into one embedding call (embeddings are
+#: cached by model and text, whatever the batch) and how the service is monitored. The canonical form
+#: holds their *default* value whatever is configured, rather than dropping them, so today's hashes
+#: stay as they were.
 UNHASHED_FIELDS = frozenset(
-    {"store", "embedder.api_key_env", "embedder.batch_size", "generator.api_key_env", "generator.timeout_s"}
-)
+    {
+        "store", "embedder.api_key_env", "embedder.batch_size", "generator.api_key_env",
+        "generator.timeout_s", "monitoring",
+    }
+)  # fmt: skip
 
 #: The fields that existed when hashes were pinned (issue 11). They are hashed with their value even
 #: when it is the default -- exactly what hashing did before -- so the chunk sets (`chunks_hash`), index

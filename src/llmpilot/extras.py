@@ -4,7 +4,7 @@ The core install (`pip install llmpilot`) covers ingest, BM25, the e5 embedder, 
 generation with SmolLM2 and `serve`. Heavier features live in extras (pyproject.toml):
 `english` (torch encoders), `eval` (answer metrics, parquet/XLSX importers), `optimize` (Ray,
 the report), `finetune`, `postgres`, `gemma`, `guard` (the nanoguard injection classifier),
-`all`. Every import of an optional package sits
+`otlp` (spans to an OpenTelemetry collector over OTLP/HTTP), `all`. Every import of an optional package sits
 inside `with requires_extra(extra, feature):`, so a user without the extra reads "METEOR needs the
 `eval` extra (module 'nltk' is not installed): pip install 'llmpilot[eval]'", not a traceback.
 """

@@ -140,6 +140,20 @@ guardrails:               # input, retrieved-passage and output rails; every dec
     profanity: redact     # redact | block | warn | off
     grounding: flag       # sentences no cited chunk supports: flag | abstain | off
     grounding_min_cosine: 0.85
+
+monitoring:               # the monitoring loop (docs/MONITORING.md); never part of a config's hash
+  eval_set: eval/questions.jsonl   # the project's eval set; approved review items are appended to it
+  traffic_sample: 50      # recent served questions re-answered by `llmpilot monitor run`
+  traffic_window_hours: 24.0   # how far back the traffic sample and drift windows look
+  alpha: 0.05             # significance of the paired tests that raise a quality alert
+  min_drop: 0.02          # smallest drop of a metric's mean worth an alert
+  webhook: null           # alerts are also POSTed here as JSON
+  webhook_secret_env: null     # variable holding the HMAC-SHA256 key that signs the webhook body
+  otlp_endpoint: null     # OTLP/HTTP traces endpoint; else OTEL_EXPORTER_OTLP_ENDPOINT, else spans_file
+  spans_file: traces/spans.jsonl
+  cost_per_1k_prompt_tokens: 0.0      # USD, for the traces' cost estimate (0: a local model)
+  cost_per_1k_completion_tokens: 0.0
+  drift_permutations: 500 # permutations of the drift tests' p-values
 """
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
+from llmpilot.pipeline import Pipeline
 from llmpilot.serving.auth import SESSION_COOKIE, Principal, identify
 from llmpilot.serving.deps import (
     ERRORS,
@@ -40,6 +43,7 @@ from llmpilot.serving.state import ServerState
 from llmpilot.serving.streaming import EventFormat, GuardedStream, answer_events
 
 router = APIRouter()
+log = logging.getLogger("llmpilot.serving")
 
 ASK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -119,7 +123,7 @@ def ask(
 ) -> Any:
     """Answer with verified citations, a confidence, abstention on weak support and follow-ups.
     `generate: false` is the retrieval-only path (sources, no generator call)."""
-    collection = state.collection(who.tenant, body.collection)
+    collection = state.serving_collection(who.tenant, body.collection, str(who.key_id))
     conversation = [*body.history, HistoryTurn(role="user", content=body.question)]
     search_query, _method = collection.condense(conversation)
     run = collection.start(
@@ -183,9 +187,43 @@ def post_feedback(
     )
     if feedback_id is None:
         raise ApiError(404, f"no trace {body.trace_id!r}", "trace_not_found")
+    if state.telemetry is not None:
+        state.telemetry.record_trace_feedback(state.store, who.tenant, body.trace_id, body.signal)
     if body.signal in ("thumbs_down", "correction"):
         forget_cached_answer(state, who.tenant, body.trace_id)
+    queue_for_review(state, who.tenant, body)
     return {"id": feedback_id, "trace_id": body.trace_id, "signal": body.signal}
+
+
+def queue_for_review(state: ServerState, tenant: str, body: FeedbackRequest) -> None:
+    """A correction, a thumbs-down or a low rating puts the answer in the review queue, with the
+    stored documents the correction points to proposed as its source (llmpilot.monitoring.review)."""
+    from llmpilot.monitoring.review import add_from_feedback
+
+    trace = state.store.trace(tenant, body.trace_id)
+    served = next(
+        (c for c in state.collections_for(tenant) if trace is not None and c.name == trace.get("collection")),
+        None,
+    )
+    try:
+        add_from_feedback(
+            state.store.store,
+            tenant=tenant,
+            trace_id=body.trace_id,
+            signal=body.signal,
+            rating=body.rating,
+            correction=body.correction,
+            search=_document_search(served.pipeline) if served is not None else None,
+        )
+    except Exception:  # the feedback is stored; a failed queueing must not fail the request
+        log.exception("could not queue trace %s for review", body.trace_id)
+
+
+def _document_search(pipeline: Pipeline) -> Callable[[str], list[str]]:
+    def search(text: str) -> list[str]:
+        return list(dict.fromkeys(h.chunk.doc_id for h in pipeline.search(text, 5)))
+
+    return search
 
 
 def forget_cached_answer(state: ServerState, tenant: str, trace_id: str) -> None:

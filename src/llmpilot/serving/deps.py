@@ -95,6 +95,9 @@ def save_trace(
         "cached": answer.cached,
         "blocked": answer.blocked,
         "decisions": answer.decisions,
+        # The retrieval confidence (best dense cosine, else squashed BM25): llmpilot.monitoring's drift
+        # signal; the sources' fused scores are min-max normalized per query and cannot be compared.
+        "retrieval_confidence": answer.signals.get("retrieval"),
     }
     latency = {key: answer.latency_ms.get(key, 0.0) for key in ("retrieve", "generate", "total")}
     latency.update({key: ms for key, ms in answer.latency_ms.items() if key not in latency})
@@ -120,3 +123,8 @@ def save_trace(
             state.store.add_trace(record)
     except Exception:  # a lost trace must not fail the answer the user already has
         log.exception("could not store trace %s", trace_id)
+    final = not incomplete or update  # not the row saved as a stream starts: its answer is to come
+    if final and state.telemetry is not None:
+        state.telemetry.record_answer(collection, trace_id, answer, endpoint)
+    if final:
+        state.after_answer(collection, trace_id, answer)

@@ -153,7 +153,7 @@ def _extra(answer: DefendedAnswer, trace_id: str, condensed_by: str) -> dict[str
 def chat_completions(
     body: ChatRequest, who: Principal = Depends(principal), state: ServerState = Depends(get_state)
 ) -> Any:
-    collection = state.collection(who.tenant, body.model)
+    collection = state.serving_collection(who.tenant, body.model, str(who.key_id))
     question = _question(body)
     settings = sampling(body, collection.max_tokens_limit)
     search_query, condensed_by = collection.condense(body.messages)

@@ -76,7 +76,7 @@ def build_app(
         for collection in collections:
             collection.warm()
     store = ServingStore(collections[0].pipeline.project.store)
-    return create_app(collections, store, settings, ui=ui)
+    return create_app(collections, store, settings, ui=ui, follow_versions=True)
 
 
 def run(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:

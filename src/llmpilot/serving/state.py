@@ -7,13 +7,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from llmpilot.answering import AnswerRun, Responder
 from llmpilot.pipeline import Pipeline, Sampling
 from llmpilot.serving.auth import RateLimiter, SessionManager
 from llmpilot.serving.errors import ApiError
 from llmpilot.store.serving import ServingStore
+
+if TYPE_CHECKING:
+    from llmpilot.serving.deployment import Deployment
+    from llmpilot.serving.telemetry import Telemetry
+    from llmpilot.types import Answer
 
 DEFAULT_TENANT = "default"
 
@@ -30,6 +35,8 @@ class ServeSettings:
     secure_cookie: bool = False
     #: Extra folders with report .html files, shown to the admins of the first collection's tenant.
     reports_dirs: tuple[Path, ...] = ()
+    #: Serve GET /metrics without a key (else an admin key of the first collection's tenant).
+    metrics_public: bool = False
 
 
 class Collection:
@@ -43,6 +50,21 @@ class Collection:
         self.pipeline = pipeline
         self.responder = responder or Responder(pipeline, tenant=tenant, collection=name)
         self.config_hash = pipeline.cfg.hash()
+        #: The config version being served (llmpilot.monitoring.versions); None before versions exist.
+        self.config_version: int | None = None
+        #: "live", or "candidate" for the candidate side of a traffic split (recorded in traces).
+        self.variant = "live"
+        #: The online experiment this collection is the candidate of (traffic split), else None.
+        self.experiment_id: int | None = None
+
+    def swap(self, pipeline: Pipeline, config_version: int | None) -> None:
+        """Serve another config version from now on (a promotion or rollback while serving); requests
+        in flight finish with the responder they started with."""
+        responder = Responder(pipeline, tenant=self.tenant, collection=self.name)
+        responder.warm()
+        _ = pipeline.generator
+        self.pipeline, self.responder = pipeline, responder
+        self.config_hash, self.config_version = pipeline.cfg.hash(), config_version
 
     @property
     def reports_dir(self) -> Path:
@@ -117,6 +139,10 @@ class ServerState:
     store: ServingStore
     collections: list[Collection]
     started_at: float = field(default_factory=time.time)
+    #: Spans, metrics and trace metadata of every answer (built in create_app).
+    telemetry: Telemetry | None = None
+    #: Per served collection (by tenant and name): its config versions and experiments (create_app).
+    deployments: dict[tuple[str, str], Deployment] = field(default_factory=dict)
     sessions: SessionManager = field(init=False)
     limiter: RateLimiter = field(init=False)
 
@@ -141,3 +167,19 @@ class ServerState:
             if c.name == name:
                 return c
         raise ApiError(404, f"no collection named {name!r}", "model_not_found")
+
+    def serving_collection(self, tenant: str, name: str | None, caller: str) -> Collection:
+        """The collection that answers `caller`: the live one, or the candidate of a traffic split
+        for the callers in its arm (llmpilot.serving.deployment)."""
+        live = self.collection(tenant, name)
+        deployment = self.deployments.get((live.tenant, live.name))
+        return deployment.route(caller) if deployment is not None else live
+
+    def after_answer(self, collection: Collection, trace_id: str, answer: Answer) -> None:
+        """A final answer was stored: a shadow experiment answers it again with the candidate."""
+        deployment = self.deployments.get((collection.tenant, collection.name))
+        if deployment is None or str(deployment.project.store.engine.url) != str(self.store.engine.url):
+            return  # shadow pairs live next to the traces: only for the project that holds them
+        from llmpilot.monitoring.store import MonitorStore
+
+        deployment.shadow(answer, trace_id, collection, MonitorStore(self.store.store))

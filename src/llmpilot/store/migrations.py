@@ -302,6 +302,159 @@ def m005_adapters(conn: Connection) -> None:
     run_ddl(conn, M005_ADAPTERS)
 
 
+M006_MONITORING: tuple[str, ...] = (
+    """
+    CREATE TABLE trace_meta (
+        trace_id VARCHAR(36) NOT NULL,
+        config_version INTEGER,
+        variant VARCHAR(20) NOT NULL,
+        experiment_id INTEGER,
+        spans_json TEXT NOT NULL,
+        tokens INTEGER NOT NULL,
+        cost_usd FLOAT NOT NULL,
+        PRIMARY KEY (trace_id),
+        FOREIGN KEY (trace_id) REFERENCES traces (id) ON DELETE CASCADE
+    )
+    """,
+    """
+    CREATE TABLE config_versions (
+        id {AUTO_ID} NOT NULL,
+        config_hash VARCHAR(32) NOT NULL,
+        config_yaml TEXT NOT NULL,
+        source TEXT NOT NULL,
+        note TEXT NOT NULL,
+        status VARCHAR(20) NOT NULL,
+        created_by VARCHAR(200) NOT NULL,
+        created_at {TIMESTAMPTZ} NOT NULL,
+        PRIMARY KEY (id)
+    )
+    """,
+    """
+    CREATE TABLE deployments (
+        id {AUTO_ID} NOT NULL,
+        action VARCHAR(20) NOT NULL,
+        version INTEGER NOT NULL,
+        previous_version INTEGER,
+        actor VARCHAR(200) NOT NULL,
+        evidence_json TEXT NOT NULL,
+        created_at {TIMESTAMPTZ} NOT NULL,
+        PRIMARY KEY (id)
+    )
+    """,
+    """
+    CREATE TABLE experiments (
+        id {AUTO_ID} NOT NULL,
+        candidate_version INTEGER NOT NULL,
+        live_version INTEGER NOT NULL,
+        mode VARCHAR(20) NOT NULL,
+        fraction FLOAT NOT NULL,
+        status VARCHAR(20) NOT NULL,
+        started_at {TIMESTAMPTZ} NOT NULL,
+        stopped_at {TIMESTAMPTZ},
+        result_json TEXT,
+        PRIMARY KEY (id)
+    )
+    """,
+    """
+    CREATE TABLE shadow_answers (
+        id {AUTO_ID} NOT NULL,
+        experiment_id INTEGER NOT NULL,
+        trace_id VARCHAR(36) NOT NULL,
+        config_version INTEGER NOT NULL,
+        answer_json TEXT NOT NULL,
+        scores_json TEXT NOT NULL,
+        created_at {TIMESTAMPTZ} NOT NULL,
+        PRIMARY KEY (id),
+        FOREIGN KEY (experiment_id) REFERENCES experiments (id) ON DELETE CASCADE,
+        FOREIGN KEY (trace_id) REFERENCES traces (id) ON DELETE CASCADE
+    )
+    """,
+    "CREATE INDEX ix_shadow_answers_experiment_id ON shadow_answers (experiment_id)",
+    """
+    CREATE TABLE alerts (
+        id {AUTO_ID} NOT NULL,
+        kind VARCHAR(40) NOT NULL,
+        severity VARCHAR(20) NOT NULL,
+        collection VARCHAR(200) NOT NULL,
+        title TEXT NOT NULL,
+        message TEXT NOT NULL,
+        evidence_json TEXT NOT NULL,
+        delivered_json TEXT NOT NULL,
+        created_at {TIMESTAMPTZ} NOT NULL,
+        acknowledged_at {TIMESTAMPTZ},
+        PRIMARY KEY (id)
+    )
+    """,
+    "CREATE INDEX ix_alerts_created_at ON alerts (created_at)",
+    """
+    CREATE TABLE monitor_runs (
+        id {AUTO_ID} NOT NULL,
+        kind VARCHAR(20) NOT NULL,
+        collection VARCHAR(200) NOT NULL,
+        config_version INTEGER,
+        config_hash VARCHAR(32) NOT NULL,
+        status VARCHAR(20) NOT NULL,
+        baseline_id INTEGER,
+        summary_json TEXT NOT NULL,
+        items_json TEXT NOT NULL,
+        started_at {TIMESTAMPTZ} NOT NULL,
+        finished_at {TIMESTAMPTZ},
+        PRIMARY KEY (id)
+    )
+    """,
+    "CREATE INDEX ix_monitor_runs_kind_started ON monitor_runs (kind, started_at)",
+    """
+    CREATE TABLE review_items (
+        id {AUTO_ID} NOT NULL,
+        trace_id VARCHAR(36) NOT NULL,
+        tenant VARCHAR(200) NOT NULL,
+        collection VARCHAR(200) NOT NULL,
+        reason VARCHAR(20) NOT NULL,
+        question TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        proposed_answer TEXT,
+        proposed_doc_ids_json TEXT NOT NULL,
+        status VARCHAR(20) NOT NULL,
+        reviewer VARCHAR(200),
+        eval_item_id VARCHAR(200),
+        created_at {TIMESTAMPTZ} NOT NULL,
+        decided_at {TIMESTAMPTZ},
+        PRIMARY KEY (id),
+        UNIQUE (trace_id),
+        FOREIGN KEY (trace_id) REFERENCES traces (id) ON DELETE CASCADE
+    )
+    """,
+    "CREATE INDEX ix_review_items_status ON review_items (status)",
+    """
+    CREATE TABLE jobs (
+        id {AUTO_ID} NOT NULL,
+        kind VARCHAR(40) NOT NULL,
+        reason TEXT NOT NULL,
+        payload_json TEXT NOT NULL,
+        status VARCHAR(20) NOT NULL,
+        created_at {TIMESTAMPTZ} NOT NULL,
+        finished_at {TIMESTAMPTZ},
+        PRIMARY KEY (id)
+    )
+    """,
+    """
+    CREATE TABLE watched_sources (
+        "key" VARCHAR(64) NOT NULL,
+        kind VARCHAR(20) NOT NULL,
+        spec_json TEXT NOT NULL,
+        added_at {TIMESTAMPTZ} NOT NULL,
+        last_synced_at {TIMESTAMPTZ},
+        PRIMARY KEY ("key")
+    )
+    """,
+)
+
+
+@migration("m006_monitoring")
+def m006_monitoring(conn: Connection) -> None:
+    run_ddl(conn, M006_MONITORING)
+
+
 # --- applying them ------------------------------------------------------------------------------
 
 

@@ -223,3 +223,161 @@ adapters = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_adapters_name", "name"),
 )
+
+
+# --- monitoring and the improvement loop (migration m006_monitoring) ----------------------------
+
+#: What each served trace ran with: the config version, the variant (live, or candidate in a traffic
+#: split), the spans of its stages (llmpilot.monitoring.spans), tokens and the cost estimate.
+trace_meta = Table(
+    "trace_meta",
+    metadata,
+    Column("trace_id", String(36), ForeignKey("traces.id", ondelete="CASCADE"), primary_key=True),
+    Column("config_version", Integer),
+    Column("variant", String(20), nullable=False),
+    Column("experiment_id", Integer),
+    Column("spans_json", Text, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+)
+
+#: Every config the project has served or considered, kept forever (llmpilot.monitoring.versions).
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("config_hash", String(32), nullable=False),
+    Column("config_yaml", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # candidate | live | retired | rejected
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Promotions and rollbacks, with who did it and the evidence it was decided on.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("action", String(20), nullable=False),  # promote | rollback
+    Column("version", Integer, nullable=False),
+    Column("previous_version", Integer),
+    Column("actor", String(200), nullable=False),
+    Column("evidence_json", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Online comparisons of a candidate with the live config: shadow traffic or a traffic split.
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("candidate_version", Integer, nullable=False),
+    Column("live_version", Integer, nullable=False),
+    Column("mode", String(20), nullable=False),  # shadow | split
+    Column("fraction", Float, nullable=False),
+    Column("status", String(20), nullable=False),  # running | stopped
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_at", DateTime(timezone=True)),
+    Column("result_json", Text),
+)
+
+#: What the candidate answered to a live request in shadow mode (never shown to the user).
+shadow_answers = Table(
+    "shadow_answers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("trace_id", String(36), ForeignKey("traces.id", ondelete="CASCADE"), nullable=False),
+    Column("config_version", Integer, nullable=False),
+    Column("answer_json", Text, nullable=False),
+    Column("scores_json", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),  # quality_drop | drift | …
+    Column("severity", String(20), nullable=False),  # warning | critical
+    Column("collection", String(200), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("evidence_json", Text, nullable=False),
+    #: Where it was delivered (log, webhook status) and any delivery error.
+    Column("delivered_json", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("acknowledged_at", DateTime(timezone=True)),
+)
+
+#: Scheduled re-evaluations (eval set, traffic sample) and drift checks, with per-item scores so the
+#: next run can be compared with this one by a paired test.
+monitor_runs = Table(
+    "monitor_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),  # eval | traffic | drift
+    Column("collection", String(200), nullable=False),
+    Column("config_version", Integer),
+    Column("config_hash", String(32), nullable=False),
+    Column("status", String(20), nullable=False),  # running | done | failed
+    Column("baseline_id", Integer),
+    Column("summary_json", Text, nullable=False),
+    Column("items_json", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_monitor_runs_kind_started", "kind", "started_at"),
+)
+
+#: Candidate eval items from feedback (a correction, thumbs-down, low rating) and abstained questions,
+#: waiting for a reviewer; approved ones are written to the project's eval set with provenance.
+review_items = Table(
+    "review_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trace_id", String(36), ForeignKey("traces.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("tenant", String(200), nullable=False),
+    Column("collection", String(200), nullable=False),
+    Column("reason", String(20), nullable=False),  # correction | thumbs_down | low_rating | abstained
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("proposed_answer", Text),
+    Column("proposed_doc_ids_json", Text, nullable=False),
+    Column("status", String(20), nullable=False, index=True),  # pending | approved | rejected
+    Column("reviewer", String(200)),
+    Column("eval_item_id", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+)
+
+#: Work queued for the monitor (a re-evaluation after `llmpilot sync` changed the documents).
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload_json", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # queued | done
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+)
+
+#: The folders, files and SQL queries `llmpilot ingest` was given: what `llmpilot sync` re-reads.
+watched_sources = Table(
+    "watched_sources",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("kind", String(20), nullable=False),  # files | sql
+    Column("spec_json", Text, nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("last_synced_at", DateTime(timezone=True)),
+)
