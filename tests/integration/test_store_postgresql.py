@@ -63,6 +63,7 @@ def test_migration_ddl_runs_on_postgresql(postgres_socket: Path) -> None:
     types = migrations.types_for("postgresql")
     statements = [migrations._MIGRATIONS_DDL, *migrations.M001_CORE, *migrations.M002_TRIALS]
     statements += [*migrations.M003_SERVING, *migrations.M004_ANSWER_CACHE, *migrations.M005_ADAPTERS]
+    statements += [*migrations.M006_MONITORING]
     script = ["BEGIN;", *(s.format(**types).strip() + ";" for s in statements)]
     # Rows through the dialect-switched types: SERIAL ids, BYTEA vectors, timestamptz.
     script += [
@@ -73,6 +74,17 @@ def test_migration_ddl_runs_on_postgresql(postgres_socket: Path) -> None:
         "INSERT INTO answer_cache VALUES ('e', 't', 'c', 's', 'q', 'q', '\\x00010203'::bytea, '{}', '{}', "
         "'{}', 0, now(), now());",
         "INSERT INTO adapters VALUES ('a', 'house', 'lora', 'smollm2-135m', 'h', '/x', '{}', '{}', now());",
+        "INSERT INTO traces VALUES ('t1', 'acme', 'c', 'q', 'a', 0, '', 0.5, '[]', '[]', '{}', '{}', 'h', "
+        "now());",
+        "INSERT INTO trace_meta VALUES ('t1', 1, 'live', NULL, '[]', 3, 0.0);",
+        "INSERT INTO config_versions (config_hash, config_yaml, source, note, status, created_by, "
+        "created_at) "
+        "VALUES ('h', 'version: 1', 'llmpilot.yaml', '', 'live', 'ops', now());",
+        "INSERT INTO experiments (candidate_version, live_version, mode, fraction, status, started_at) "
+        "VALUES (1, 1, 'shadow', 1.0, 'running', now());",
+        "INSERT INTO shadow_answers (experiment_id, trace_id, config_version, answer_json, scores_json, "
+        "created_at) "
+        "VALUES (1, 't1', 1, '{}', '{}', now());",
         "COMMIT;",
         "SELECT json_build_object('tables', (SELECT count(*) FROM information_schema.tables "
         "WHERE table_schema = 'public'), 'run', (SELECT id FROM runs), "

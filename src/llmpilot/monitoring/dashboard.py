@@ -19,24 +19,14 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from llmpilot.monitoring.spans import ROOT_SPAN, STAGES
 from llmpilot.monitoring.store import MonitorStore
 from llmpilot.store import schema
 from llmpilot.store.db import Store
 
-#: Stage names in pipeline order (span names of llmpilot.monitoring.spans and latency_json keys);
-#: unknown stages follow in name order.
-STAGE_ORDER = (
-    "cache",
-    "guard_input",
-    "retrieve",
-    "guard_documents",
-    "generate",
-    "answer_policy",
-    "guard_output",
-    "cache_store",
-    "total",
-)
-ROOT_SPAN = "llmpilot.answer"
+#: Stage names in pipeline order (the spans' stages, then the whole answer); unknown stages follow
+#: in name order.
+STAGE_ORDER = (*STAGES, "total")
 QUALITY_KINDS = ("eval", "traffic")
 POSITIVE_SIGNALS = ("thumbs_up",)
 NEGATIVE_SIGNALS = ("thumbs_down", "correction")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import select
 
-from llmpilot.errors import LlmpilotError
+from llmpilot.errors import DatasetError, LlmpilotError
 from llmpilot.index.tokenizers import is_korean
 from llmpilot.monitoring import drift as tests
 from llmpilot.store import schema
@@ -88,32 +88,15 @@ def language_of(text: str) -> str:
 
 def read_query_file(path: Path) -> list[str]:
     """The questions of a JSONL file of {"id"?, "text"} objects (blank lines skipped); a malformed
-    line raises LlmpilotError naming file:line."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise LlmpilotError(
-            f"{path}: query file not found (give a JSONL file or traces:SINCE..UNTIL)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LlmpilotError(f"{path}: cannot read the query file ({exc})") from None
+    line raises a DatasetError naming file:line."""
+    from llmpilot.evaluation.datasets import read_jsonl
+
     texts = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise LlmpilotError(
-                f"{where}: not valid JSON ({exc.msg}); each line must be an object like "
-                '{"id": "q1", "text": "…"}'
-            ) from None
-        if not isinstance(item, dict):
-            raise LlmpilotError(f'{where}: expected a JSON object like {{"id": "q1", "text": "…"}}')
+    hint = 'give a JSONL file of {"id": "q1", "text": "…"} lines, or traces:SINCE..UNTIL'
+    for number, item in read_jsonl(path, missing_hint=hint):
         text = item.get("text")
         if not isinstance(text, str) or not text.strip():
-            raise LlmpilotError(f'{where}: "text" must be a non-empty string (the question)')
+            raise DatasetError(f'{path}:{number}: "text" must be a non-empty string (the question)')
         texts.append(text.strip())
     return texts
 
