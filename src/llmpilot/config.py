@@ -332,6 +332,11 @@ class MonitoringConfig(Section):
     cost_per_1k_completion_tokens: float = Field(0.0, ge=0.0)
     #: Permutations of the drift tests' p-values.
     drift_permutations: int = Field(500, ge=50)
+    #: `monitor run` also tests the last traffic window against the one before it when each holds at
+    #: least this many questions...
+    drift_min_questions: int = Field(30, ge=5)
+    #: ...and alerts when this many scheduled checks in a row found drift (1 = at once).
+    drift_confirm: int = Field(2, ge=1)
 
 
 class PipelineConfig(Section):

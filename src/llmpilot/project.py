@@ -154,6 +154,8 @@ monitoring:               # the monitoring loop (docs/MONITORING.md); never part
   cost_per_1k_prompt_tokens: 0.0      # USD, for the traces' cost estimate (0: a local model)
   cost_per_1k_completion_tokens: 0.0
   drift_permutations: 500 # permutations of the drift tests' p-values
+  drift_min_questions: 30 # `monitor run` tests the last traffic window against the one before it...
+  drift_confirm: 2        # ...and alerts after this many checks in a row find drift
 """
 
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from llmpilot.errors import LlmpilotError
 from llmpilot.monitoring.cli_drift import DRIFT_EXIT, register
-from llmpilot.monitoring.drift_inputs import SIGNALS, parse_traces_spec, run_drift_check
+from llmpilot.monitoring.drift_inputs import SIGNALS, parse_traces_spec, run_drift_check, traffic_drift
 from llmpilot.monitoring.store import MonitorStore
 from llmpilot.project import Project
 from llmpilot.store import schema
@@ -330,3 +330,31 @@ def test_cli_posts_the_drift_alert_to_the_configured_webhook(tmp_path: Path) -> 
     stored = MonitorStore(project.store).alerts()[0]
     assert stored["id"] == body["id"]
     assert stored["delivered"]["webhook"]["status"] == 200
+
+
+def test_monitor_runs_traffic_drift_check_waits_for_confirmation(tmp_path: Path) -> None:
+    """`monitor run`'s own drift check: the last traffic window against the one before it; a quiet
+    service is skipped (nothing recorded), and the alert needs `drift_confirm` checks in a row."""
+    project = _project_folder(tmp_path)
+    cfg = project.config.monitoring
+    assert (cfg.traffic_window_hours, cfg.drift_min_questions, cfg.drift_confirm) == (24.0, 30, 2)
+    serving = ServingStore(project.store)
+    monitor = MonitorStore(project.store)
+    quiet = traffic_drift(project, collection="manuals")
+    assert "too few questions" in quiet["skipped"] and monitor.monitor_runs(kind="drift") == []
+    yesterday = [_trace(serving, q, score=0.9, abstained=False, lang="ko") for q in (KOREAN * 3)[:30]]
+    [_trace(serving, q, score=0.3, abstained=True, lang="en") for q in (ENGLISH * 3)[:30]]
+    with project.store.engine.begin() as conn:  # served 30 hours ago: the window before the last one
+        conn.execute(
+            update(schema.traces)
+            .where(schema.traces.c.id.in_(yesterday))
+            .values(created_at=datetime.now(UTC) - timedelta(hours=30))
+        )
+    first = traffic_drift(project, collection="manuals")
+    assert first["drift"] and first["scheduled"] and "alert_id" not in first
+    assert "2 checks in a row" in first["alert_pending"] and monitor.alerts() == []
+    second = traffic_drift(project, collection="manuals")
+    assert second["drift"] and second["confirmed"] and second["alert_id"] is not None
+    [alert] = monitor.alerts()
+    assert alert["kind"] == "drift" and alert["id"] == second["alert_id"]
+    assert [r["summary"]["scheduled"] for r in monitor.monitor_runs(kind="drift")] == [True, True]

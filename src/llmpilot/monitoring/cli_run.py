@@ -134,6 +134,39 @@ def _print_result(console: Console, result: Any) -> None:
         console.print(f"served queued re-evaluation jobs: {result.jobs}")
 
 
+def drift_pass(project: Project, collection: str | None, console: Console) -> dict[str, Any]:
+    """The pass's drift check of recent traffic (llmpilot.monitoring.drift_inputs.traffic_drift): a
+    failure is reported, never raised — the re-evaluation above already counts."""
+    from llmpilot.monitoring.cli_drift import webhook_hook
+    from llmpilot.monitoring.drift_inputs import traffic_drift
+
+    try:
+        report = traffic_drift(project, collection=collection, on_alert=webhook_hook(project))
+    except Exception as exc:
+        log.error("traffic drift check failed: %s: %s", type(exc).__name__, exc)
+        console.print(f"[red]traffic drift check failed:[/] {escape(f'{type(exc).__name__}: {exc}')}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    if "skipped" in report:
+        console.print(f"traffic drift: skipped, {escape(report['skipped'])}", soft_wrap=True)
+    elif not report["drift"]:
+        console.print(
+            f"traffic drift: none ({report['current']} vs {report['baseline']}, "
+            f"{report['n_current']} vs {report['n_baseline']} questions)",
+            soft_wrap=True,
+        )
+    elif report.get("alert_id") is not None:
+        console.print(
+            f"[red]traffic drift: alert {report['alert_id']}[/] — flagged {', '.join(report['flagged'])}",
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            f"traffic drift: flagged {', '.join(report['flagged'])}; {report.get('alert_pending', '')}",
+            soft_wrap=True,
+        )
+    return report
+
+
 def _write_json(data: Any, out: Path) -> None:
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     if str(out) == "-":
@@ -165,16 +198,17 @@ def register(monitor_app: typer.Typer) -> None:
         from llmpilot.monitoring.reevaluate import monitor_once
 
         proj = _open(project)
+        console = Console(stderr=str(json_out) == "-")
         try:
             _check_eval_set(proj)
             result = monitor_once(proj, collection=collection, judge=judge)
+            _print_result(console, result)
+            drift = drift_pass(proj, collection, console)
         finally:
             proj.close()
-        console = Console(stderr=str(json_out) == "-")
-        _print_result(console, result)
         if json_out is not None:
-            _write_json(result.as_dict(), json_out)
-        if fail_on_alert and result.alerted:
+            _write_json({**result.as_dict(), "traffic_drift": drift}, json_out)
+        if fail_on_alert and (result.alerted or drift.get("alert_id") is not None):
             raise typer.Exit(ALERT_EXIT_CODE)
 
     @monitor_app.command("watch")
@@ -201,9 +235,10 @@ def register(monitor_app: typer.Typer) -> None:
                     try:
                         _check_eval_set(proj)
                         result = monitor_once(proj, collection=collection, judge=judge)
+                        _print_result(console, result)
+                        drift_pass(proj, collection, console)
                     finally:
                         proj.close()
-                    _print_result(console, result)
                 except Exception as exc:  # a failing pass must not end the watch
                     log.error("monitor pass %d failed: %s: %s", passes, type(exc).__name__, exc)
                     console.print(

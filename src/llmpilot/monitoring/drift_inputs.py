@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from llmpilot.errors import DatasetError, LlmpilotError
 from llmpilot.index.tokenizers import is_korean
@@ -186,6 +186,29 @@ def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+def _trace_window_query(
+    project: Project, since: datetime | None, until: datetime | None, collection: str | None, query: Any
+) -> Any:
+    t = schema.traces
+    aware = project.store.engine.dialect.name != "sqlite"
+    if since is not None:
+        query = query.where(t.c.created_at >= (since if aware else _naive_utc(since)))
+    if until is not None:
+        query = query.where(t.c.created_at < (until if aware else _naive_utc(until)))
+    if collection:
+        query = query.where(t.c.collection == collection)
+    return query
+
+
+def count_traces(
+    project: Project, since: datetime | None, until: datetime | None, *, collection: str | None = None
+) -> int:
+    """How many traces were served in [since, until) (of `collection` when given)."""
+    query = _trace_window_query(project, since, until, collection, select(func.count(schema.traces.c.id)))
+    with project.store.engine.connect() as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
 def window_from_traces(
     project: Project,
     since: datetime | None,
@@ -200,13 +223,7 @@ def window_from_traces(
     query = select(t.c.id, t.c.question, t.c.abstained, t.c.sources_json, t.c.details_json).order_by(
         t.c.created_at, t.c.id
     )
-    aware = project.store.engine.dialect.name != "sqlite"
-    if since is not None:
-        query = query.where(t.c.created_at >= (since if aware else _naive_utc(since)))
-    if until is not None:
-        query = query.where(t.c.created_at < (until if aware else _naive_utc(until)))
-    if collection:
-        query = query.where(t.c.collection == collection)
+    query = _trace_window_query(project, since, until, collection, query)
     with project.store.engine.connect() as conn:
         rows = conn.execute(query).all()
         ids = [r.id for r in rows]
@@ -448,13 +465,21 @@ def run_drift_check(
     collection: str | None = None,
     on_alert: AlertHook | None = None,
     embedder: Embedder | None = None,
+    min_questions: int = 0,
+    confirm: int = 1,
+    scheduled: bool = False,
 ) -> dict[str, Any]:
     """Load both windows, test them, and with a project record the run (monitor_runs, kind "drift",
     the report as summary) and, when drift is found, an alert (kind "drift"; logged at WARNING).
     `on_alert(alert_id, alert)` is then called, e.g. to deliver the alert to a webhook; its failure
     is logged, never raised (the alert is stored already). `permutations` defaults to
     `monitoring.drift_permutations` (at most CLASSIFIER_DEFAULT_PERMUTATIONS for the classifier
-    test). Returns the report (+ "run_id", "alert_id" when recorded)."""
+    test). Returns the report (+ "run_id", "alert_id" when recorded).
+
+    The scheduled check of `monitor run` (`scheduled`): windows with fewer than `min_questions`
+    questions are not tested (the report says "skipped"), and the alert needs `confirm` scheduled
+    checks in a row that found drift — repeated tests on overlapping windows would otherwise raise
+    false alarms far more often than alpha (benchmarks/drift.py measures both)."""
     cfg = project.config.monitoring if project is not None else None
     if permutations is None:
         permutations = cfg.drift_permutations if cfg else 500
@@ -465,6 +490,15 @@ def run_drift_check(
         embedder = _default_embedder(project)
     baseline = load_window(baseline_spec, project=project, collection=collection, embedder=embedder)
     current = load_window(current_spec, project=project, collection=collection, embedder=embedder)
+    if min(len(baseline.texts), len(current.texts)) < min_questions:
+        return {
+            "skipped": f"too few questions to test (baseline {len(baseline.texts)}, current "
+            f"{len(current.texts)}; monitoring.drift_min_questions is {min_questions})",
+            "baseline": baseline_spec,
+            "current": current_spec,
+            "n_baseline": len(baseline.texts),
+            "n_current": len(current.texts),
+        }
     if project is None:
         return drift_report(
             baseline, current, alpha=alpha, permutations=permutations, seed=seed, method=method
@@ -482,8 +516,22 @@ def run_drift_check(
     except Exception as exc:
         monitor.finish_monitor_run(run_id, status="failed", summary={"error": str(exc)}, items=[])
         raise
+    report["scheduled"] = scheduled
     monitor.finish_monitor_run(run_id, status="done", summary=report, items=[])
     report["run_id"] = run_id
+    if report["drift"] and confirm > 1:
+        recent = [
+            r for r in monitor.monitor_runs(kind="drift", collection=name, limit=50)
+            if r["status"] == "done" and bool(r["summary"].get("scheduled")) == scheduled
+        ][:confirm]  # fmt: skip
+        in_a_row = len(recent) == confirm and all(r["summary"].get("drift") for r in recent)
+        report["confirmed"] = in_a_row
+        if not in_a_row:
+            report["alert_pending"] = (
+                f"drift found; an alert needs {confirm} checks in a row that find it "
+                "(monitoring.drift_confirm)"
+            )
+            return report
     if report["drift"]:
         alert = drift_alert(report, name)
         alert_id = monitor.add_alert(**alert, delivered={"log": True})
@@ -517,3 +565,42 @@ def drift_alert(report: dict[str, Any], collection: str) -> dict[str, Any]:
         ),
         "evidence": report,
     }
+
+
+def traffic_drift(
+    project: Project,
+    *,
+    collection: str | None = None,
+    on_alert: AlertHook | None = None,
+    embedder: Embedder | None = None,
+) -> dict[str, Any]:
+    """`monitor run`'s drift check: the last `traffic_window_hours` of served questions against the
+    window before it, with `drift_min_questions` and `drift_confirm` (see `run_drift_check`)."""
+    cfg = project.config.monitoring
+    hours = cfg.traffic_window_hours
+    baseline_spec, current_spec = f"traces:-{2 * hours:g}h..-{hours:g}h", f"traces:-{hours:g}h..now"
+    # Counted first: a quiet service skips the check without loading the embedder.
+    counts = [
+        count_traces(project, *parse_traces_spec(spec), collection=collection)
+        for spec in (baseline_spec, current_spec)
+    ]
+    if min(counts) < cfg.drift_min_questions:
+        return {
+            "skipped": f"too few questions to test (baseline {counts[0]}, current {counts[1]}; "
+            f"monitoring.drift_min_questions is {cfg.drift_min_questions})",
+            "baseline": baseline_spec,
+            "current": current_spec,
+            "n_baseline": counts[0],
+            "n_current": counts[1],
+        }
+    return run_drift_check(
+        project,
+        baseline_spec,
+        current_spec,
+        collection=collection,
+        on_alert=on_alert,
+        embedder=embedder,
+        min_questions=cfg.drift_min_questions,
+        confirm=cfg.drift_confirm,
+        scheduled=True,
+    )
