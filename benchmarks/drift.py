@@ -225,14 +225,26 @@ def test_points(length: int, w: int, s: int) -> list[int]:
 def run_stream(
     base: Pool, stream: Pool, args: argparse.Namespace, seed: int, classifier: bool
 ) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for t in test_points(len(stream.texts), args.window, args.step):
         window = subset(stream, np.arange(t - args.window, t))
-        out.append({"t": t, "p": window_p_values(base, window, args, seed * 1000 + t, classifier)})
+        p = window_p_values(base, window, args, seed * 1000 + t, classifier)
+        # `monitor run`'s scheduled rule: an alert when this test and the one before both flag drift
+        # (monitoring.drift_confirm = 2), i.e. the larger of the two Holm p-values is under alpha.
+        p["holm_2_in_a_row"] = max(p["holm"], out[-1]["p"]["holm"]) if out else 1.0
+        out.append({"t": t, "p": p})
     return out
 
 
-DETECTORS = ("mmd", "classifier", "retrieval_score", "abstain_rate", "language_mix", "holm")
+DETECTORS = (
+    "mmd",
+    "classifier",
+    "retrieval_score",
+    "abstain_rate",
+    "language_mix",
+    "holm",
+    "holm_2_in_a_row",
+)
 
 
 def summarize(
@@ -463,6 +475,8 @@ def main() -> int:
                 "language_mix": "chi-square homogeneity, Fisher exact when an expected count < 5",
                 "holm": "monitor drift's default decision: Holm over mmd, retrieval_score, abstain_rate, "
                 "language_mix at alpha",
+                "holm_2_in_a_row": "monitor run's scheduled check: Holm flags this test and the one before "
+                "(monitoring.drift_confirm = 2)",
             },
             "delay": "requests after the switch until the first flagged test (tests every S requests, so "
             "delays are multiples of S); tests before the switch are not counted",
