@@ -505,22 +505,24 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> PipelineConfig:
         raise ConfigError(f"{source}: invalid config: {problems}") from None
 
 
+def merge_config(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """`more` (nested config keys) merged over `into`: sections merge, other values replace."""
+    out = dict(into)
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_config(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def update_config_file(path: Path, updates: dict[str, Any]) -> PipelineConfig:
     """Merge `updates` (nested, e.g. {"cache": {"threshold": 0.93}}) into the YAML config at `path`,
     validate the result like any config, and write it back (the previous file kept as `.bak`).
     Only the keys given change; YAML comments are not kept (the backup has them)."""
 
-    def merge(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
-        out = dict(into)
-        for key, value in more.items():
-            if isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key] = merge(out[key], value)
-            else:
-                out[key] = value
-        return out
-
     raw = read_yaml_mapping(path, "config file not found (create one with `llmpilot init`)")
-    merged = merge(raw, updates)
+    merged = merge_config(raw, updates)
     validated = parse_config(merged, source=str(path))
     backup = path.with_name(path.name + ".bak")
     backup.write_bytes(path.read_bytes())

@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -23,6 +23,9 @@ from llmpilot.monitoring.store import MonitorStore
 from llmpilot.project import Project
 from llmpilot.store import schema
 from llmpilot.store.db import Store
+
+if TYPE_CHECKING:
+    from llmpilot.pipeline import Pipeline
 
 log = logging.getLogger("llmpilot.monitoring")
 
@@ -46,16 +49,25 @@ def review_reason(signal: str, rating: int | None, correction: str | None) -> st
     return None
 
 
-def pipeline_search(project: Project) -> SearchDocs:
-    """Document ids ranked by the project's retrieval (the pipeline is built on the first call)."""
-    from llmpilot.pipeline import Pipeline
-
-    pipeline: list[Pipeline] = []
+def document_search(pipeline: Pipeline) -> SearchDocs:
+    """Document ids ranked by `pipeline`'s retrieval (a served collection's, already loaded)."""
 
     def search(text: str) -> list[str]:
-        if not pipeline:
-            pipeline.append(Pipeline(project))
-        return list(dict.fromkeys(h.chunk.doc_id for h in pipeline[0].search(text, 5)))
+        return list(dict.fromkeys(h.chunk.doc_id for h in pipeline.search(text, 5)))
+
+    return search
+
+
+def pipeline_search(project: Project) -> SearchDocs:
+    """`document_search` over the project's pipeline, built on the first call."""
+    from llmpilot.pipeline import Pipeline
+
+    built: list[SearchDocs] = []
+
+    def search(text: str) -> list[str]:
+        if not built:
+            built.append(document_search(Pipeline(project)))
+        return built[0](text)
 
     return search
 

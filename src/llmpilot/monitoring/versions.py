@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from llmpilot.config import PipelineConfig, parse_config, read_yaml_mapping
+from llmpilot.config import PipelineConfig, merge_config, parse_config, read_yaml_mapping
 from llmpilot.errors import ConfigError, LlmpilotError
 from llmpilot.monitoring.store import ConfigVersion, MonitorStore
 from llmpilot.project import Project, resolve_model_paths
@@ -82,7 +82,7 @@ def candidate_config(project: Project, raw: dict[str, Any], source: str) -> Pipe
     settings a variant changes) merged over it, keeping the project's own store and monitoring
     settings; validated like llmpilot.yaml."""
     live = _file_config(project).model_dump(mode="json")
-    merged = _merge(live, raw)
+    merged = merge_config(live, raw)
     for key in PROJECT_SETTINGS:
         merged[key] = live[key]
     cfg = parse_config(merged, source)
@@ -92,15 +92,6 @@ def candidate_config(project: Project, raw: dict[str, Any], source: str) -> Pipe
             "with the live transforms, so this candidate needs its own project (ingest with it)"
         )
     return cfg
-
-
-def _merge(base: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in more.items():
-        out[key] = (
-            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-        )
-    return out
 
 
 def add_candidate(

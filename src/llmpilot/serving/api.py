@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from llmpilot.pipeline import Pipeline
 from llmpilot.serving.auth import SESSION_COOKIE, Principal, identify
 from llmpilot.serving.deps import (
     ERRORS,
@@ -187,24 +185,24 @@ def post_feedback(
     )
     if feedback_id is None:
         raise ApiError(404, f"no trace {body.trace_id!r}", "trace_not_found")
+    # Read once: the metrics, the cache and the review queue all need the trace's collection.
+    trace = state.store.trace(who.tenant, body.trace_id)
+    if trace is None:  # deleted between the two statements
+        raise ApiError(404, f"no trace {body.trace_id!r}", "trace_not_found")
     if state.telemetry is not None:
-        state.telemetry.record_trace_feedback(state.store, who.tenant, body.trace_id, body.signal)
+        state.telemetry.record_feedback(str(trace["collection"]), body.signal)
     if body.signal in ("thumbs_down", "correction"):
-        forget_cached_answer(state, who.tenant, body.trace_id)
-    queue_for_review(state, who.tenant, body)
+        forget_cached_answer(state, who.tenant, trace)
+    queue_for_review(state, who.tenant, body, trace)
     return {"id": feedback_id, "trace_id": body.trace_id, "signal": body.signal}
 
 
-def queue_for_review(state: ServerState, tenant: str, body: FeedbackRequest) -> None:
+def queue_for_review(state: ServerState, tenant: str, body: FeedbackRequest, trace: dict[str, Any]) -> None:
     """A correction, a thumbs-down or a low rating puts the answer in the review queue, with the
     stored documents the correction points to proposed as its source (llmpilot.monitoring.review)."""
-    from llmpilot.monitoring.review import add_from_feedback
+    from llmpilot.monitoring.review import add_from_feedback, document_search
 
-    trace = state.store.trace(tenant, body.trace_id)
-    served = next(
-        (c for c in state.collections_for(tenant) if trace is not None and c.name == trace.get("collection")),
-        None,
-    )
+    served = next((c for c in state.collections_for(tenant) if c.name == trace.get("collection")), None)
     try:
         add_from_feedback(
             state.store.store,
@@ -213,25 +211,15 @@ def queue_for_review(state: ServerState, tenant: str, body: FeedbackRequest) -> 
             signal=body.signal,
             rating=body.rating,
             correction=body.correction,
-            search=_document_search(served.pipeline) if served is not None else None,
+            search=document_search(served.pipeline) if served is not None else None,
         )
     except Exception:  # the feedback is stored; a failed queueing must not fail the request
         log.exception("could not queue trace %s for review", body.trace_id)
 
 
-def _document_search(pipeline: Pipeline) -> Callable[[str], list[str]]:
-    def search(text: str) -> list[str]:
-        return list(dict.fromkeys(h.chunk.doc_id for h in pipeline.search(text, 5)))
-
-    return search
-
-
-def forget_cached_answer(state: ServerState, tenant: str, trace_id: str) -> None:
+def forget_cached_answer(state: ServerState, tenant: str, trace: dict[str, Any]) -> None:
     """A user said the answer is wrong: the cached entry it came from (or was stored as) is not
     served to anyone again."""
-    trace = state.store.trace(tenant, trace_id)
-    if trace is None:
-        return
     entries = [
         str(d["details"]["entry"])
         for d in trace.get("details", {}).get("decisions", [])

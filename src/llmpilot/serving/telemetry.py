@@ -99,16 +99,6 @@ class Telemetry:
         except Exception:
             log.exception("could not count %s feedback in the metrics", signal)
 
-    def record_trace_feedback(self, store: ServingStore, tenant: str, trace_id: str, signal: str) -> None:
-        """`record_feedback` for the collection that answered `trace_id` (looked up in its trace)."""
-        try:
-            trace = store.trace(tenant, trace_id)
-        except Exception:
-            log.exception("could not read trace %s to count its feedback", trace_id)
-            return
-        if trace is not None and trace.get("collection"):
-            self.record_feedback(str(trace["collection"]), signal)
-
     def close(self) -> None:
         """Flush and stop the span sink (it may be used again: a restarted app reuses it)."""
         try:
