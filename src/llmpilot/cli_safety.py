@@ -12,6 +12,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
+from llmpilot.cli_options import SetOpt
 from llmpilot.errors import LlmpilotError
 from llmpilot.project import Project
 
@@ -29,8 +30,8 @@ ProjectOpt = Annotated[
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Config file (its folder is the project).")]
 
 
-def _project(project: Path, config: Path | None) -> Project:
-    return Project.open(config if config is not None else project)
+def _project(project: Path, config: Path | None, overrides: list[str] | None) -> Project:
+    return Project.open(config if config is not None else project, overrides or ())
 
 
 def _query_embedder(proj: Project) -> Callable[[Sequence[str]], np.ndarray]:
@@ -70,6 +71,7 @@ def cache_calibrate(
     ] = False,
     project: ProjectOpt = Path("."),
     config: ConfigOpt = None,
+    overrides: SetOpt = None,
     write: Annotated[bool, typer.Option(help="Write the fitted settings into the config file.")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the curve and figures here.")] = None,
     html_out: Annotated[
@@ -83,7 +85,7 @@ def cache_calibrate(
     from llmpilot.cache.report import curve_html
     from llmpilot.config import update_config_file
 
-    proj = _project(project, config)
+    proj = _project(project, config, overrides)
     rows = load_pairs(pairs)
     looks = [n for path in negatives or [] for n in load_negatives(path)]
     result = calibrate(
@@ -118,6 +120,7 @@ def cache_eval(
     ] = None,
     project: ProjectOpt = Path("."),
     config: ConfigOpt = None,
+    overrides: SetOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
 ) -> None:
     """Measure the configured cache on your data: insert every origin and every `a`, ask every
@@ -125,7 +128,7 @@ def cache_eval(
     from llmpilot.cache.calibrate import evaluate
     from llmpilot.cache.pairs import load_negatives, load_pairs
 
-    proj = _project(project, config)
+    proj = _project(project, config, overrides)
     rows = load_pairs(pairs)
     looks = load_negatives(negatives) if negatives is not None else []
     _write_json(json_out, evaluate(rows, looks, _query_embedder(proj), proj.config.cache))
@@ -135,12 +138,13 @@ def cache_eval(
 def cache_stats(
     project: ProjectOpt = Path("."),
     config: ConfigOpt = None,
+    overrides: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Entries, hits served and ages per tenant and collection in the project's store."""
     from llmpilot.cache.store import CacheStore
 
-    proj = _project(project, config)
+    proj = _project(project, config, overrides)
     items = CacheStore(proj.store).stats()
     data = {"enabled": proj.config.cache.enabled, "collections": items}
     if as_json:
@@ -163,13 +167,14 @@ def cache_stats(
 def cache_clear(
     project: ProjectOpt = Path("."),
     config: ConfigOpt = None,
+    overrides: SetOpt = None,
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's entries.")] = None,
     collection: Annotated[str | None, typer.Option(help="Only this collection's entries.")] = None,
 ) -> None:
     """Delete cached answers (all, or a tenant's / a collection's)."""
     from llmpilot.cache.store import CacheStore
 
-    proj = _project(project, config)
+    proj = _project(project, config, overrides)
     n = CacheStore(proj.store).clear(tenant, collection)
     out.print(f"deleted {n} cached answer(s)", markup=False, highlight=False)
 
@@ -181,13 +186,14 @@ def guard_eval(
     ],
     project: ProjectOpt = Path("."),
     config: ConfigOpt = None,
+    overrides: SetOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
 ) -> None:
     """Measure the project's configured input rails on labelled traffic: per language recall,
     false-positive rate, precision and latency (blocked or warned = flagged)."""
     from llmpilot.guardrails import Guardrails, evaluate_rails, load_guard_rows
 
-    proj = _project(project, config)
+    proj = _project(project, config, overrides)
     if not proj.config.guardrails.enabled:
         raise LlmpilotError(
             f"{proj.config_path}: guardrails.enabled is false; turn them on to measure the rails"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -101,14 +102,40 @@ class KeywordIndexConfig(Section):
     tokenizer: TokenizerName = "auto"
     k1: float = 1.5
     b: float = 0.75
+    #: bm25 (bm25s, in memory) | pg_fts (PostgreSQL full-text search: a tsvector table of the
+    #: tokenizer's tokens with a GIN index; the `postgres` extra).
+    kind: Literal["bm25", "pg_fts"] = "bm25"
+    #: pg_fts: bm25 (the same Okapi BM25 as kind bm25, computed in SQL) | ts_rank_cd (PostgreSQL's
+    #: cover density rank). Measured on autorag-ko: benchmarks/results/pg_fts_vs_bm25.json.
+    ranking: Literal["bm25", "ts_rank_cd"] = "bm25"
+    #: pg_fts: the database (as index.vector.url); null = the store when it is PostgreSQL, else
+    #: env LLMPILOT_PGVECTOR_URL.
+    url: str | None = None
 
 
 class VectorIndexConfig(Section):
-    #: exact (numpy) | hnsw (usearch), or a vector index a plugin registers.
+    #: exact (numpy) | hnsw (usearch) | pgvector (PostgreSQL; the `postgres` extra), or a plugin's.
     kind: VectorIndexKind = "exact"
+    #: Graph degree (HNSW `M`): hnsw and pgvector's method hnsw.
     connectivity: int = 16
+    #: usearch's build-time candidate list (hnsw).
     expansion_add: int = 128
+    #: Search-time candidate list: usearch's, and pgvector's `hnsw.ef_search` (raised to k when below).
     expansion_search: int = 128
+    #: pgvector: the ANN index built over the table.
+    method: Literal["hnsw", "ivfflat"] = "hnsw"
+    #: pgvector: cosine (`<=>`, score 1 - distance) or ip (`<#>`, score = inner product); the same
+    #: scores on the unit vectors embedders return.
+    metric: Literal["cosine", "ip"] = "cosine"
+    #: pgvector hnsw: build-time candidate list (`ef_construction`; at least 2 x connectivity).
+    ef_construction: int = Field(64, ge=4, le=1000)
+    #: pgvector ivfflat: clusters; null = rows / 1000 up to 1M rows, sqrt(rows) beyond (pgvector's advice).
+    lists: int | None = Field(None, ge=1, le=32768)
+    #: pgvector ivfflat: clusters searched per query (`ivfflat.probes`).
+    probes: int = Field(10, ge=1)
+    #: pgvector: the database (postgresql+psycopg://…, no password: libpq reads PGPASSWORD/.pgpass);
+    #: null = the project's store when it is PostgreSQL, else env LLMPILOT_PGVECTOR_URL.
+    url: str | None = None
 
 
 class IndexConfig(Section):
@@ -390,13 +417,14 @@ class PipelineConfig(Section):
 #: Fields that cannot change any result, so no hash depends on them: where the store lives (the same
 #: config on another database is the same pipeline), how long to wait for a model server, which
 #: environment variable holds an API key, how many texts go into one embedding call (embeddings are
-#: cached by model and text, whatever the batch) and how the service is monitored. The canonical form
+#: cached by model and text, whatever the batch), how the service is monitored and which database
+#: holds a PostgreSQL index (index.vector.url, index.keyword.url). The canonical form
 #: holds their *default* value whatever is configured, rather than dropping them, so today's hashes
 #: stay as they were.
 UNHASHED_FIELDS = frozenset(
     {
         "store", "embedder.api_key_env", "embedder.batch_size", "generator.api_key_env",
-        "generator.timeout_s", "monitoring",
+        "generator.timeout_s", "monitoring", "index.vector.url", "index.keyword.url",
     }
 )  # fmt: skip
 
@@ -490,19 +518,76 @@ def _not_utf8(data: bytes, offset: int) -> str:
     )
 
 
-def load_config(path: Path) -> PipelineConfig:
+def load_config(path: Path, overrides: Sequence[str] = ()) -> PipelineConfig:
+    """The config file at `path`, with `--set KEY=VALUE` `overrides` applied over it (parse_overrides)."""
     raw = read_yaml_mapping(path, "config file not found (create one with `llmpilot init`)")
-    return parse_config(raw, source=str(path))
+    return parse_config(raw, source=str(path), overrides=overrides)
 
 
-def parse_config(raw: dict[str, Any], source: str = "config") -> PipelineConfig:
+def parse_config(
+    raw: dict[str, Any], source: str = "config", overrides: Sequence[str] = ()
+) -> PipelineConfig:
+    """`raw` validated as a config, with `overrides` (`--set KEY=VALUE` items) merged over it first.
+    A problem an override causes is reported under that `--set` item, any other under `source`."""
+    items = [_override_item(item) for item in _as_items(overrides)]
+    for _, path, value in items:
+        raw = merge_config(raw, _nested(path, value))
     try:
         return PipelineConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{source}: invalid config: {problems}") from None
+        problems = [_problem(err, items) for err in exc.errors()]
+        from_file = [text for owner, text in problems if owner is None]
+        mine = [f"{owner}: {text}" for owner, text in problems if owner is not None]
+        if from_file:
+            mine.append(f"{source}: invalid config: {'; '.join(from_file)}")
+        raise ConfigError("; ".join(mine)) from None
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` items as one nested mapping, merged in order (a repeated key: the last wins).
+    KEY is dotted into nested sections (`retrieval.fusion.weight`); VALUE is read as YAML, so `8` is a
+    number, `false` a boolean, `[a, b]` a list, `null` (or nothing) null, and `'8'` the string "8"."""
+    nested: dict[str, Any] = {}
+    for _, path, value in (_override_item(item) for item in _as_items(items)):
+        nested = merge_config(nested, _nested(path, value))
+    return nested
+
+
+def _as_items(items: Sequence[str]) -> Sequence[str]:
+    # One item given as a bare string is a Sequence[str] too: keep it whole, not one item per letter.
+    return (items,) if isinstance(items, str) else items
+
+
+def _override_item(item: str) -> tuple[str, tuple[str, ...], Any]:
+    """One `--set` item -> (the item as given, its key path, its value)."""
+    key, sep, text = item.partition("=")
+    path = tuple(part.strip() for part in key.split("."))
+    if not sep or not all(path):
+        raise ConfigError(f"--set {item}: expected KEY=VALUE (e.g. --set retrieval.top_k=8)")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(
+            f"--set {item}: the value is not valid YAML ({problem}); quote a string value: {key}='...'"
+        ) from None
+    return f"--set {item}", path, value
+
+
+def _nested(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    for key in reversed(path[1:]):
+        value = {key: value}
+    return {path[0]: value}
+
+
+def _problem(err: Any, items: list[tuple[str, tuple[str, ...], Any]]) -> tuple[str | None, str]:
+    """A validation error as "loc: msg", owned by the last override on its path (or under it: a
+    section's own check, such as chunking.overlap < chunking.size), else by the file (None)."""
+    loc = tuple(str(p) for p in err["loc"])
+    text = f"{'.'.join(loc) or '(top level)'}: {err['msg']}"
+    n = len(loc)
+    owners = [label for label, path, _ in items if loc and (path[:n] == loc or loc[: len(path)] == path)]
+    return (owners[-1] if owners else None), text
 
 
 def merge_config(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:

@@ -79,10 +79,16 @@ def tokenizer(name: str) -> Tokenizer:
 
 
 def keyword_index(cfg: KeywordIndexConfig) -> KeywordIndex:
-    """An empty BM25 index whose tokenizer is `index.keyword.tokenizer` (built through `tokenizer`)."""
+    """An empty keyword index of `index.keyword.kind` (BM25 in memory, or PostgreSQL full-text) whose
+    tokenizer is `index.keyword.tokenizer` (built through `tokenizer`)."""
     # Imported here: the index module calls back into this one for its tokenizer.
     from llmpilot.index.keyword import BM25Index
 
+    if cfg.kind == "pg_fts":
+        from llmpilot.index.pg_fts import PgFtsIndex
+
+        fts: KeywordIndex = PgFtsIndex(cfg)
+        return fts
     built: KeywordIndex = BM25Index(cfg)
     return built
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from llmpilot.config import PipelineConfig
 from llmpilot.embedding.cache import CachedEmbedder
 from llmpilot.hashing import text_hash
+from llmpilot.index import pg_fts, pgvector
 from llmpilot.index.keyword import create_keyword_index, load_keyword_index
 from llmpilot.index.vector import create_vector_index, load_vector_index
 from llmpilot.progress import Reporter
@@ -74,15 +75,22 @@ def open_indexes(
     vector: VectorIndex | None = None
     loaded = True
     if fresh and (folder / "keyword").exists():
-        keyword = load_keyword_index(folder / "keyword")
-    else:
+        if cfg.index.keyword.kind == pg_fts.KIND:
+            keyword = pg_fts.reload_for_project(project, folder / "keyword")
+        else:
+            keyword = load_keyword_index(folder / "keyword")
+    if keyword is None:
         keyword = create_keyword_index(cfg.index.keyword)
+        pg_fts.attach_to_project(keyword, project)  # its database and namespace; others: no-op
         keyword.build(ids, texts)
         loaded = False
     if need_vector:
         if fresh and (folder / "vector").exists():
-            vector = load_vector_index(folder / "vector")
-        else:
+            if cfg.index.vector.kind == pgvector.KIND:
+                vector = pgvector.reload_for_project(project, folder / "vector")
+            else:
+                vector = load_vector_index(folder / "vector")
+        if vector is None:
             if embedder is None:
                 raise ValueError("an embedder is needed to build the vector index")
             cached = CachedEmbedder(embedder, store, batch_size=cfg.embedder.batch_size)
@@ -91,6 +99,7 @@ def open_indexes(
                 cached.ensure(texts, [text_hash(t) for t in texts], task=reporter.task("embed passages", 0))
             vectors = cached.passages(texts, [text_hash(t) for t in texts])
             vector = create_vector_index(cfg.index.vector, embedder.dim)
+            pgvector.attach_to_project(vector, project)  # its database and namespace; others: no-op
             vector.build(ids, vectors)
             loaded = False
 

@@ -9,8 +9,9 @@ kill -9 loses at most the group in flight, and re-running resumes without duplic
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from llmpilot import factory
 from llmpilot.config import PipelineConfig
@@ -63,6 +64,67 @@ class IngestReport:
 
 
 @dataclass
+class PreparedUnit:
+    """A unit loaded and transformed: everything about it that does not depend on the store, so it
+    can be worked out anywhere (a Ray worker); dedup, id checks and writes stay with the driver."""
+
+    unit: SourceUnit
+    #: Transformed documents, in load order (ids and sources as loaded).
+    docs: list[Document] = field(default_factory=list)
+    #: Chunks of each document, worked out up front (remote); None: chunk on the driver after dedup.
+    chunks: list[list[Chunk]] | None = None
+    #: Row-level problems, (source, reason), in load order.
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    #: (source, reason) when the whole unit could not be loaded.
+    failure: tuple[str, str] | None = None
+
+
+def prepare_unit(unit: SourceUnit, transforms: TransformPipeline, chunker: Chunker | None) -> PreparedUnit:
+    """Load and transform one unit (and chunk its documents when `chunker` is given). A unit that
+    fails to load is returned with `failure` set; a failing transform or chunker raises."""
+    try:
+        result = unit.load()
+    except SourceError as err:
+        return PreparedUnit(unit, failure=(err.source, err.reason))
+    except Exception as exc:  # a loader bug or a library choking on hostile input: one unit fails
+        lines = str(exc).strip().splitlines()
+        reason = f"cannot load it: {type(exc).__name__}" + (f": {lines[0]}" if lines else "")
+        return PreparedUnit(unit, failure=(unit.key, reason))
+    docs = [transforms.apply(raw) for raw in result.documents]
+    chunks = None
+    if chunker is not None:
+        # Empty documents are skipped by the driver; duplicates' chunks are dropped there.
+        chunks = [chunker.split(d) if d.text.strip() else [] for d in docs]
+    problems = [(p.source, p.reason) for p in result.problems]
+    return PreparedUnit(unit, docs=docs, chunks=chunks, problems=problems)
+
+
+class Executor(Protocol):
+    """Where the heavy part of ingest runs (loading, transforms, chunking, passage embedding).
+    The driver alone reads and writes the store; see ingest_ray for the Ray executor."""
+
+    def prepare(self, units: Sequence[SourceUnit]) -> Iterator[PreparedUnit]:
+        """The units prepared, yielded in the order given (dedup depends on it)."""
+        ...
+
+    def cached_embedder(self, embedder: Embedder, store: Store, batch_size: int) -> CachedEmbedder: ...
+
+
+class InProcess:
+    """The default executor: everything in this process, one unit at a time."""
+
+    def __init__(self, transforms: TransformPipeline) -> None:
+        self.transforms = transforms
+
+    def prepare(self, units: Sequence[SourceUnit]) -> Iterator[PreparedUnit]:
+        for unit in units:
+            yield prepare_unit(unit, self.transforms, None)
+
+    def cached_embedder(self, embedder: Embedder, store: Store, batch_size: int) -> CachedEmbedder:
+        return CachedEmbedder(embedder, store, batch_size=batch_size)
+
+
+@dataclass
 class _PendingDoc:
     doc: Document
     content_hash: str
@@ -100,6 +162,7 @@ class Ingestor:
         *,
         embedder: Embedder | None = None,
         progress: bool = False,
+        executor: Executor | None = None,
     ) -> None:
         self.project = project
         self.cfg = project.config
@@ -108,6 +171,7 @@ class Ingestor:
         self.transforms_hash = self.cfg.transforms_hash()
         self.transforms = TransformPipeline(self.cfg.transforms)
         self.chunker = make_chunker(self.cfg)
+        self.executor: Executor = executor or InProcess(self.transforms)
         self._embedder = embedder
         self.reporter = Reporter(progress)
         self._cached: CachedEmbedder | None = None
@@ -119,7 +183,7 @@ class Ingestor:
             return None
         if self._cached is None:
             embedder = self._embedder or make_embedder(self.cfg)
-            self._cached = CachedEmbedder(embedder, self.store, batch_size=self.cfg.embedder.batch_size)
+            self._cached = self.executor.cached_embedder(embedder, self.store, self.cfg.embedder.batch_size)
         return self._cached
 
     def run(
@@ -192,8 +256,8 @@ class Ingestor:
         task = self.reporter.task("ingest", total=len(todo))
         group: list[_PendingUnit] = []
         group_chunks = 0
-        for unit in todo:
-            pending = self._load_unit(unit, dedup, report)
+        for prepared in self.executor.prepare(todo):
+            pending = self._load_unit(prepared, dedup, report)
             task.advance()
             if pending is None:
                 continue
@@ -226,41 +290,36 @@ class Ingestor:
                     dedup.add(stored.document.id, stored.document.text)
         return dedup
 
-    def _load_unit(self, unit: SourceUnit, dedup: Deduplicator, report: IngestReport) -> _PendingUnit | None:
-        try:
-            result = unit.load()
-        except SourceError as err:
+    def _load_unit(
+        self, prepared: PreparedUnit, dedup: Deduplicator, report: IngestReport
+    ) -> _PendingUnit | None:
+        unit = prepared.unit
+        if prepared.failure is not None:
             report.units_failed += 1
-            self._failure(report, err.source, err.reason)
+            self._failure(report, *prepared.failure)
             return None
-        except Exception as exc:  # a loader bug or a library choking on hostile input: one unit fails
-            report.units_failed += 1
-            lines = str(exc).strip().splitlines()
-            reason = f"cannot load it: {type(exc).__name__}" + (f": {lines[0]}" if lines else "")
-            self._failure(report, unit.key, reason)
-            return None
-        for problem in result.problems:
-            self._problem(report, problem.source, problem.reason)
+        for source, reason in prepared.problems:
+            self._problem(report, source, reason)
         report.units_loaded += 1
 
-        owners = self.store.document_owners(d.id for d in result.documents)
+        owners = self.store.document_owners(d.id for d in prepared.docs)
         docs: list[_PendingDoc] = []
         seen_ids: set[str] = set()
         for old_id in [i for i, k in owners.items() if k == unit.key]:
             dedup.remove(old_id)
-        for raw in result.documents:
-            if raw.id in seen_ids or owners.get(raw.id, unit.key) != unit.key:
-                self._problem(report, unit.key, f"document id {raw.id!r} is used by another source; skipped")
+        for i, doc in enumerate(prepared.docs):
+            # Transforms keep a document's id and source, so these read as the loaded document's.
+            if doc.id in seen_ids or owners.get(doc.id, unit.key) != unit.key:
+                self._problem(report, unit.key, f"document id {doc.id!r} is used by another source; skipped")
                 continue
-            seen_ids.add(raw.id)
-            doc = self.transforms.apply(raw)
+            seen_ids.add(doc.id)
             if not doc.text.strip():
-                self._problem(report, raw.source or unit.key, f"document {raw.id!r} has no text; skipped")
+                self._problem(report, doc.source or unit.key, f"document {doc.id!r} has no text; skipped")
                 continue
             duplicate_of = dedup.find_duplicate(doc.text)
             if duplicate_of is None:
                 dedup.add(doc.id, doc.text)
-                chunks = self.chunker.split(doc)
+                chunks = self.chunker.split(doc) if prepared.chunks is None else prepared.chunks[i]
             else:
                 report.duplicates += 1
                 chunks = []

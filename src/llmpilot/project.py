@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +20,9 @@ CONFIG_NAME = "llmpilot.yaml"
 CONFIG_TEMPLATE = """\
 # llmpilot pipeline config. Every key is optional; the values shown are the defaults.
 version: 1
-# Store of record (documents, chunks, embedding cache, runs): any SQLAlchemy URL.
-# A relative SQLite path is relative to this folder.
+# Store of record (documents, chunks, embedding cache, runs, keys, traces): a SQLite file (a relative
+# path is relative to this folder) or PostgreSQL, postgresql+psycopg://user@host:5432/db (the `postgres`
+# extra; `llmpilot db up` starts a local one and prints its URL).
 store: sqlite:///llmpilot.db
 
 transforms:
@@ -56,11 +58,20 @@ index:
     tokenizer: auto       # auto | en | ko | ko-morph | ko-bigram | whitespace
     k1: 1.5
     b: 0.75
+    kind: bm25            # bm25 (in memory) | pg_fts (PostgreSQL full-text search)
+    ranking: bm25         # pg_fts: bm25 (same scores as kind bm25) | ts_rank_cd (measured worse)
+    url: null             # pg_fts: null = the store when PostgreSQL, else env LLMPILOT_PGVECTOR_URL
   vector:
-    kind: exact           # exact (numpy) | hnsw (usearch)
-    connectivity: 16
+    kind: exact           # exact (numpy) | hnsw (usearch) | pgvector (PostgreSQL)
+    connectivity: 16      # HNSW graph degree (M)
     expansion_add: 128
-    expansion_search: 128
+    expansion_search: 128 # search candidates (pgvector: hnsw.ef_search)
+    method: hnsw          # pgvector: hnsw | ivfflat
+    metric: cosine        # pgvector: cosine | ip
+    ef_construction: 64   # pgvector hnsw
+    lists: null           # pgvector ivfflat: null = rows/1000 (sqrt(rows) above 1M)
+    probes: 10            # pgvector ivfflat
+    url: null             # pgvector: null = the store when PostgreSQL, else env LLMPILOT_PGVECTOR_URL
 
 retrieval:
   mode: hybrid            # keyword | dense | hybrid
@@ -160,6 +171,8 @@ monitoring:               # the monitoring loop (docs/MONITORING.md); never part
 
 
 #: The template's generator.name line (`llmpilot init --generator` replaces its value).
+_STORE_LINE = "store: sqlite:///llmpilot.db\n"
+assert _STORE_LINE in CONFIG_TEMPLATE
 _GENERATOR_LINE = next(line for line in CONFIG_TEMPLATE.splitlines() if line.startswith("  name: llama-cpp "))
 
 
@@ -169,10 +182,16 @@ class Project:
     config: PipelineConfig
     config_path: Path
     _store: Store | None = field(default=None, repr=False)
+    #: `--set KEY=VALUE` items applied over the file (config.parse_overrides): settings of this process,
+    #: also applied to any config version it loads (monitoring.versions.project_for).
+    overrides: tuple[str, ...] = ()
 
     @classmethod
-    def init(cls, root: Path, *, force: bool = False, generator: str | None = None) -> Project:
-        """A new project with the commented config template (`generator`: its generator.name)."""
+    def init(
+        cls, root: Path, *, force: bool = False, generator: str | None = None, store: str | None = None
+    ) -> Project:
+        """A new project with the commented config template (`generator`: its generator.name;
+        `store`: the store's URL instead of the SQLite file in the project, e.g. `llmpilot db up`'s)."""
         root = root.resolve()
         root.mkdir(parents=True, exist_ok=True)
         path = root / CONFIG_NAME
@@ -188,14 +207,20 @@ class Project:
             template = template.replace(
                 _GENERATOR_LINE, _GENERATOR_LINE.replace("llama-cpp ", f"{generator} ", 1)
             )
+        if store is not None:
+            if "\n" in store or not store.strip():
+                raise LlmpilotError("--store: give one database URL, e.g. postgresql+psycopg://user@host/db")
+            template = template.replace(_STORE_LINE, f"store: {store}\n", 1)
         path.write_text(template, encoding="utf-8")
         project = cls.open(root)
         _ = project.store  # creates and migrates the store
         return project
 
     @classmethod
-    def open(cls, location: Path) -> Project:
-        """Open from a project folder or from a config file (its folder is the project root)."""
+    def open(cls, location: Path, overrides: Sequence[str] = ()) -> Project:
+        """Open from a project folder or from a config file (its folder is the project root), with
+        `overrides` (`--set KEY=VALUE` items) applied over the file's config. A relative sqlite path in
+        an overriding `store` is relative to the project, as in the file."""
         location = location.resolve()
         if location.is_dir():
             path = location / CONFIG_NAME
@@ -207,7 +232,9 @@ class Project:
         else:
             path = location
         root = path.parent
-        return cls(root=root, config=resolve_model_paths(load_config(path), root), config_path=path)
+        items = (overrides,) if isinstance(overrides, str) else tuple(overrides)
+        config = resolve_model_paths(load_config(path, items), root)
+        return cls(root=root, config=config, config_path=path, overrides=items)
 
     @classmethod
     def from_config(cls, root: Path, config: PipelineConfig) -> Project:

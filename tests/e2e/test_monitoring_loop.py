@@ -32,6 +32,7 @@ from llmpilot.project import Project
 from llmpilot.serving.server import CollectionSpec, build_app
 from llmpilot.serving.state import ServerState, ServeSettings
 from llmpilot.store.serving import ServingStore
+from tests.conftest import create_database
 from tests.fixtures.serving import copy_samples
 
 FILES = (
@@ -66,14 +67,21 @@ def doc_id(project: Project, suffix: str) -> str:
     return found
 
 
-@pytest.fixture(scope="module")
-def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def loop(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("loop")
     folder = root / "support-ko"
     run_cli("init", "--generator", "extractive", str(folder))
+    # The same loop on both backends of the store: the project's SQLite file, or a PostgreSQL database.
+    store = (
+        {} if request.param == "sqlite" else {"store": create_database(request.getfixturevalue("pg_server"))}
+    )
     update_config_file(
         folder / "llmpilot.yaml",
         {
+            **store,
             "retrieval": {"mode": "keyword", "top_k": 3},
             "index": {"keyword": {"tokenizer": "whitespace"}},
             # BM25 over whole words scores low: abstain only when nothing matches at all.

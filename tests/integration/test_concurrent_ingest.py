@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from llmpilot.ingest import Ingestor
@@ -21,7 +22,7 @@ from llmpilot.store import schema
 from llmpilot.store.db import Store
 
 CONFIG = """\
-store: sqlite:///llmpilot.db
+store: {store}
 embedder: {name: hashing}
 chunking: {method: recursive, size: 200, overlap: 20}
 """
@@ -55,9 +56,9 @@ def make_corpus(root: Path, n: int = 40) -> Path:
     return corpus
 
 
-def make_project(folder: Path) -> Project:
+def make_project(folder: Path, store: str = "sqlite:///llmpilot.db") -> Project:
     folder.mkdir()
-    (folder / "llmpilot.yaml").write_text(CONFIG, encoding="utf-8")
+    (folder / "llmpilot.yaml").write_text(CONFIG.replace("{store}", store), encoding="utf-8")
     return Project.open(folder)
 
 
@@ -75,9 +76,14 @@ def contents(store: Store, chunk_set: str) -> dict[str, Any]:
     }
 
 
-def test_two_processes_ingest_into_one_project_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_processes_ingest_into_one_project_at_once(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """On PostgreSQL the writer lock is an advisory lock instead of flock: same behaviour."""
     corpus = make_corpus(tmp_path)
-    project = make_project(tmp_path / "project")
+    store = "sqlite:///llmpilot.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    project = make_project(tmp_path / "project", store)
     gate = Store.open(project.store_url)
     children: list[subprocess.Popen[str]] = []
     logs = [tmp_path / f"child{i}.err" for i in range(2)]

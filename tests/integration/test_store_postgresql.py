@@ -63,7 +63,7 @@ def test_migration_ddl_runs_on_postgresql(postgres_socket: Path) -> None:
     types = migrations.types_for("postgresql")
     statements = [migrations._MIGRATIONS_DDL, *migrations.M001_CORE, *migrations.M002_TRIALS]
     statements += [*migrations.M003_SERVING, *migrations.M004_ANSWER_CACHE, *migrations.M005_ADAPTERS]
-    statements += [*migrations.M006_MONITORING]
+    statements += [*migrations.M006_MONITORING, *migrations.M007_SHARED_SERVING_STATE]
     script = ["BEGIN;", *(s.format(**types).strip() + ";" for s in statements)]
     # Rows through the dialect-switched types: SERIAL ids, BYTEA vectors, timestamptz.
     script += [
@@ -85,10 +85,18 @@ def test_migration_ddl_runs_on_postgresql(postgres_socket: Path) -> None:
         "INSERT INTO shadow_answers (experiment_id, trace_id, config_version, answer_json, scores_json, "
         "created_at) "
         "VALUES (1, 't1', 1, '{}', '{}', now());",
+        "INSERT INTO api_keys (tenant, role, name, key_hash, created_at) "
+        "VALUES ('acme', 'user', 'k', 'h', now());",
+        "INSERT INTO sessions VALUES ('t', 1, now(), now() + interval '1 hour');",
+        "INSERT INTO rate_windows VALUES (1, 1767225600.25, 1) "
+        "ON CONFLICT (key_id) DO UPDATE SET hits = rate_windows.hits + 1;",
+        "INSERT INTO rate_windows VALUES (1, 1767225600.25, 1) "
+        "ON CONFLICT (key_id) DO UPDATE SET hits = rate_windows.hits + 1;",
         "COMMIT;",
         "SELECT json_build_object('tables', (SELECT count(*) FROM information_schema.tables "
         "WHERE table_schema = 'public'), 'run', (SELECT id FROM runs), "
-        "'bytes', (SELECT length(vector) FROM embeddings));",
+        "'bytes', (SELECT length(vector) FROM embeddings), "
+        "'window', (SELECT json_build_array(window_start, hits) FROM rate_windows));",
     ]
     out = subprocess.run(
         ["psql", "-h", str(postgres_socket), "-p", "5433", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt"],
@@ -101,4 +109,5 @@ def test_migration_ddl_runs_on_postgresql(postgres_socket: Path) -> None:
         "tables": len(schema.metadata.tables),
         "run": 1,
         "bytes": 4,
+        "window": [1767225600.25, 2],  # FLOAT keeps sub-second Unix times; the upsert counted twice
     }

@@ -18,6 +18,7 @@ from llmpilot.store import migrations, schema
 from llmpilot.store.db import Store
 from llmpilot.store.migrations import MIGRATIONS, applied
 from llmpilot.store.serving import ServingStore
+from llmpilot.store.shared_state import RateLimitStore, SessionStore
 from llmpilot.types import Chunk, Document
 from tests.fixtures.legacy_store import make_legacy_store
 
@@ -27,6 +28,27 @@ MONITORING_TABLES = (
     "trace_meta", "config_versions", "deployments", "experiments", "shadow_answers", "alerts",
     "monitor_runs", "review_items", "jobs", "watched_sources",
 )  # fmt: skip
+#: The tables m007_shared_serving_state adds.
+SHARED_STATE_TABLES = ("sessions", "rate_windows")
+
+
+def _through(name: str) -> tuple[str, ...]:
+    return ALL[: ALL.index(name) + 1]
+
+
+#: Stores made by earlier releases (the migrations they applied), the tables added since and the
+#: migrations that opening them applies: the previous release (m006) and an older one (m004).
+RELEASES = [
+    pytest.param(
+        _through("m006_monitoring"), set(SHARED_STATE_TABLES), ("m007_shared_serving_state",), id="m006"
+    ),
+    pytest.param(
+        _through("m004_answer_cache"),
+        {"adapters", *MONITORING_TABLES, *SHARED_STATE_TABLES},
+        ("m005_adapters", "m006_monitoring", "m007_shared_serving_state"),
+        id="m004",
+    ),
+]
 
 
 def _normalized(sql: str) -> str:
@@ -141,6 +163,10 @@ def _assert_store_writable(store: Store) -> None:
     assert store.start_run("ingest", "c", {}) == 2  # the autoincrement id continues after the old row
     record, key = ServingStore(store).create_key("acme", "admin")
     assert ServingStore(store).key_for_secret(key) == record
+    sessions = SessionStore(store, ttl_s=60.0)
+    assert sessions.key_id(sessions.create(record.id)) == record.id
+    assert RateLimitStore(store, per_minute=1).check(record.id) is None
+    assert RateLimitStore(store, per_minute=1).check(record.id) is not None
     with store.transaction() as conn:
         conn.execute(
             insert(schema.trials).values(
@@ -176,18 +202,22 @@ def test_m001_only_store_migrates_to_head_with_its_rows(tmp_path: Path, fresh_sc
     assert schema_of(path) == fresh_schema
 
 
-def test_store_made_by_the_previous_version_opens_in_place(
-    tmp_path: Path, fresh_schema: dict[str, Any]
+@pytest.mark.parametrize(("made_by", "added_since", "to_apply"), RELEASES)
+def test_store_made_by_an_earlier_version_opens_in_place(
+    tmp_path: Path,
+    fresh_schema: dict[str, Any],
+    made_by: tuple[str, ...],
+    added_since: set[str],
+    to_apply: tuple[str, ...],
 ) -> None:
     path = tmp_path / "old.db"
-    make_legacy_store(path, ("m001_core", "m002_trials", "m003_serving", "m004_answer_cache"))
+    make_legacy_store(path, made_by)
     _insert_legacy_rows(path)
     before = schema_of(path)
     with sqlite3.connect(path) as db:
         recorded = db.execute("SELECT name, applied_at FROM migrations ORDER BY name").fetchall()
     db.close()
     # The frozen DDL creates exactly what the old code created (the tables added since aside).
-    added_since = {"adapters", *MONITORING_TABLES}
     assert before["tables"] == {t: v for t, v in fresh_schema["tables"].items() if t not in added_since}
 
     store = Store.open(f"sqlite:///{path}")
@@ -198,7 +228,7 @@ def test_store_made_by_the_previous_version_opens_in_place(
         now = db.execute("SELECT name, applied_at FROM migrations ORDER BY name").fetchall()
     db.close()
     assert now[: len(recorded)] == recorded  # what was applied stays as it was recorded
-    assert [name for name, _ in now[len(recorded) :]] == ["m005_adapters", "m006_monitoring"]
+    assert [name for name, _ in now[len(recorded) :]] == list(to_apply)
     assert schema_of(path) == fresh_schema
 
 

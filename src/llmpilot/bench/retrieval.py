@@ -33,10 +33,13 @@ def run_retrieval_benchmark(
     depth: int = 100,
     max_queries: int | None = None,
     progress: bool = False,
+    store: str = "sqlite:///bench.db",
 ) -> dict[str, Any]:
+    """`store`: where the work project keeps its store (a SQLite file in it by default; a PostgreSQL
+    URL measures the same pipeline on that backend)."""
     dataset_dir = as_dataset_folder(dataset_dir, workdir / "datasets")
     dataset = load_dataset(dataset_dir, max_queries=max_queries, for_retrieval=True)
-    work_cfg = cfg.model_copy(update={"store": "sqlite:///bench.db"})
+    work_cfg = cfg.model_copy(update={"store": store})
     project = Project.from_config(workdir / dataset.name, work_cfg)
     try:
         t0 = time.perf_counter()

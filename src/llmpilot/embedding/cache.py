@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,9 +47,9 @@ class CachedEmbedder:
         items = list(todo.items())
         if task is not None:
             task.grow(len(items))
-        for i in range(0, len(items), self.batch_size):
-            batch = items[i : i + self.batch_size]
-            vectors = self.embedder.embed([t for _, t in batch], "passage")
+        batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+        computed = self.passage_vectors([[t for _, t in batch] for batch in batches])
+        for batch, vectors in zip(batches, computed, strict=True):
             self.store.put_embeddings(
                 self.embedder.model_id, {h: v for (h, _), v in zip(batch, vectors, strict=True)}
             )
@@ -57,6 +57,12 @@ class CachedEmbedder:
             if task is not None:
                 task.advance(len(batch))
         return len(items)
+
+    def passage_vectors(self, batches: Sequence[Sequence[str]]) -> Iterator[np.ndarray]:
+        """The vectors of each batch, in order, one batch at a time (the Ray executor overrides this
+        to embed batches in parallel on its workers)."""
+        for texts in batches:
+            yield self.embedder.embed(list(texts), "passage")
 
     def passages(self, texts: Sequence[str], hashes: Sequence[str]) -> np.ndarray:
         self.ensure(texts, hashes)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from llmpilot.cli_options import SetOpt
 from llmpilot.errors import LlmpilotError
 
 eval_app = typer.Typer(
@@ -24,6 +25,7 @@ def evaluate(
         Path | None, typer.Option(help="Dataset folder: corpus.jsonl, queries.jsonl, qrels.jsonl.")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="Pipeline config YAML to evaluate.")] = None,
+    overrides: SetOpt = None,
     out: Annotated[Path | None, typer.Option(help="Folder for results.json and report.html.")] = None,
     workdir: Annotated[Path, typer.Option(help="Work folder: artifact cache shared with `optimize`.")] = Path(
         ".llmpilot-bench"
@@ -57,7 +59,9 @@ def evaluate(
     settings = SearchSettings(
         strategy="grid", answer_metrics=split_names(answer_metrics), max_queries=max_queries
     )
-    result = optimize(dataset, config, out, settings, workdir=workdir, progress=progress)
+    result = optimize(
+        dataset, config, out, settings, workdir=workdir, progress=progress, overrides=overrides or ()
+    )
     trial = result.results.best_trial()
     console = Console()
     for name, m in trial.metrics.items():

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from llmpilot.cli_options import SetOpt
+
 
 def register(app: typer.Typer) -> None:
     @app.command("synth")
@@ -18,6 +20,7 @@ def register(app: typer.Typer) -> None:
         config: Annotated[
             Path | None, typer.Option(help="Pipeline config: its generator and chunking.")
         ] = None,
+        overrides: SetOpt = None,
         n: Annotated[int, typer.Option(help="How many questions to draft (one per sampled document).")] = 20,
         seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     ) -> None:
@@ -25,14 +28,15 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from llmpilot import factory
-        from llmpilot.config import PipelineConfig, load_config
+        from llmpilot.config import load_config, parse_config
         from llmpilot.evaluation.datasets import load_dataset
         from llmpilot.evaluation.synth import synthesize
         from llmpilot.project import resolve_generator_paths
         from llmpilot.sources.files import discover_files
         from llmpilot.transforms import TransformPipeline
 
-        cfg = load_config(config) if config else PipelineConfig()
+        sets = overrides or ()
+        cfg = load_config(config, sets) if config else parse_config({}, "the default config", sets)
         if len(sources) == 1 and (sources[0] / "corpus.jsonl").exists():
             docs = load_dataset(sources[0], include_unjudged=True).corpus
         else:

@@ -4,6 +4,7 @@ the registered ones, merge one into a standalone model. Thin: llmpilot.finetune 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from llmpilot.cli_options import SetOpt
 from llmpilot.errors import ConfigError
 
 adapters_app = typer.Typer(
@@ -28,22 +30,31 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     err.print(f"wrote {path}", markup=False, highlight=False)
 
 
-def _project_store(project: Path) -> Any | None:
-    """The store of the project at `project`, or None when there is no project there."""
+def _project_store(project: Path, overrides: Sequence[str] = ()) -> Any | None:
+    """The project at `project` (`overrides`: --set items over its config), or None when there is no
+    project there."""
     from llmpilot.project import CONFIG_NAME, Project
 
     if not (project.is_file() or (project / CONFIG_NAME).is_file()):
+        if overrides:
+            raise ConfigError(f"--set overrides a project's config; no llmpilot project at {project}")
         return None
-    return Project.open(project)
+    return Project.open(project, overrides)
 
 
-def load_examples(data: list[Path], dataset: list[Path], feedback: bool, project: Path) -> list[Any]:
+def load_examples(
+    data: list[Path],
+    dataset: list[Path],
+    feedback: bool,
+    project: Path,
+    overrides: Sequence[str] = (),
+) -> list[Any]:
     from llmpilot.finetune.data import examples_from_dataset, examples_from_feedback, load_training_file
 
     examples = [e for path in data for e in load_training_file(path)]
     examples += [e for folder in dataset for e in examples_from_dataset(folder)]
     if feedback:
-        proj = _project_store(project)
+        proj = _project_store(project, overrides)
         if proj is None:
             raise ConfigError(f"--feedback reads corrections from a project's store; no project at {project}")
         examples += examples_from_feedback(proj.store)
@@ -104,6 +115,7 @@ def finetune_command(
         Path,
         typer.Option("--project", "-p", help="Project whose store registers the adapter (if there is one)."),
     ] = Path("."),
+    overrides: SetOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the run's figures here.")] = None,
 ) -> None:
     """Fine-tune a base model with a PEFT method on your examples (loss on the answers only), after a
@@ -114,9 +126,10 @@ def finetune_command(
     from llmpilot.finetune.train import TrainSettings, check_method, finetune
 
     check_method(method, gpu=_cuda_available() if method == "qlora" else True)
-    examples = load_examples(data or [], dataset or [], feedback, project)
+    sets = tuple(overrides or ())
+    examples = load_examples(data or [], dataset or [], feedback, project, sets)
     if with_context:
-        examples = _with_context(project, examples)
+        examples = _with_context(project, examples, sets)
     report = quality_report(examples)
     render_quality(report, err)
     if strict and not report.ok:
@@ -164,7 +177,7 @@ def finetune_command(
         result = finetune(train, val, base_model, out_dir, settings, on_step=on_step, on_epoch=on_epoch)
     figures = result.as_dict()
     figures["quality"] = report.as_dict()
-    registered = _register(project, name or out_dir.name, result, settings)
+    registered = _register(project, name or out_dir.name, result, settings, sets)
     figures["registered"] = registered
     before = "-" if result.val_loss_before is None else f"{result.val_loss_before:.4f}"
     after = "-" if result.val_loss_after is None else f"{result.val_loss_after:.4f}"
@@ -182,11 +195,11 @@ def finetune_command(
         _write_json(json_out, figures)
 
 
-def _with_context(project: Path, examples: list[Any]) -> list[Any]:
+def _with_context(project: Path, examples: list[Any], overrides: Sequence[str] = ()) -> list[Any]:
     from llmpilot.finetune.context import with_retrieved_context
     from llmpilot.pipeline import Pipeline
 
-    proj = _project_store(project)
+    proj = _project_store(project, overrides)
     if proj is None:
         raise ConfigError(f"--with-context retrieves from a project's documents; no project at {project}")
     try:
@@ -203,13 +216,15 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _register(project: Path, name: str, result: Any, settings: Any) -> str | None:
+def _register(
+    project: Path, name: str, result: Any, settings: Any, overrides: Sequence[str] = ()
+) -> str | None:
     """Registers the adapter in the project's store; returns its id (None without a project)."""
     from dataclasses import asdict
 
     from llmpilot.finetune.registry import AdapterRegistry
 
-    proj = _project_store(project)
+    proj = _project_store(project, overrides)
     if proj is None:
         err.print(f"not registered: no llmpilot project at {project} (pass --project to register it)")
         return None
@@ -235,12 +250,13 @@ def _register(project: Path, name: str, result: Any, settings: Any) -> str | Non
 @adapters_app.command("list")
 def adapters_list(
     project: Annotated[Path, typer.Option("--project", "-p", help="Project folder.")] = Path("."),
+    overrides: SetOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The adapters registered in the project: method, base, data, validation loss, folder."""
     from llmpilot.finetune.registry import AdapterRegistry
 
-    proj = _project_store(project)
+    proj = _project_store(project, tuple(overrides or ()))
     if proj is None:
         raise ConfigError(f"no llmpilot project at {project}")
     try:

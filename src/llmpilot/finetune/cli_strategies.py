@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from llmpilot.cli_options import SetOpt
 from llmpilot.finetune.strategy_scoring import STRATEGIES
 
 console = Console()
@@ -38,6 +39,7 @@ def strategies_command(
         Path | None,
         typer.Option(help="qa/chat: pipeline config of rag and hybrid (e.g. an optimizer's best.yaml)."),
     ] = None,
+    overrides: SetOpt = None,
     test_size: Annotated[int, typer.Option(min=1, help="Held-out items scored.")] = 40,
     val_size: Annotated[
         int, typer.Option(min=0, help="Train items held out to pick the prompt and early-stop training.")
@@ -71,6 +73,7 @@ def strategies_command(
         base=base,
         method=method,
         config=config,
+        overrides=tuple(overrides or ()),
         test_size=test_size,
         val_size=val_size,
         train_size=train_size,

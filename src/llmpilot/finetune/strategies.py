@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from llmpilot.config import GeneratorConfig, PipelineConfig, load_config, stable_hash
+from llmpilot.config import GeneratorConfig, PipelineConfig, load_config, parse_config, stable_hash
 from llmpilot.errors import ConfigError
 from llmpilot.finetune.data import TrainingExample, data_hash
 from llmpilot.finetune.strategy_data import Item, Split, Task, exemplars, load_items, split_items
@@ -101,6 +101,8 @@ class StrategySettings:
     method: str = "lora"
     #: qa/chat: the pipeline config of the rag and hybrid strategies (None: `default_rag_config`).
     config: Path | None = None
+    #: `--set KEY=VALUE` items applied over that config (llmpilot.config.parse_overrides).
+    overrides: tuple[str, ...] = ()
     test_size: int = 40
     val_size: int = 6
     train_size: int | None = 200
@@ -370,7 +372,12 @@ class StrategyRun:
 
     def _rag_config(self) -> PipelineConfig:
         s = self.settings
-        cfg = load_config(s.config) if s.config is not None else default_rag_config()
+        if s.config is not None:
+            cfg = load_config(s.config, s.overrides)
+        else:
+            cfg = default_rag_config()
+            if s.overrides:
+                cfg = parse_config(cfg.model_dump(mode="json"), "the default rag config", s.overrides)
         return cfg.model_copy(update={"generator": self.generator_config(None)})
 
     def generator_config(self, adapter: Path | None) -> GeneratorConfig:

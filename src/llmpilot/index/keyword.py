@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bm25s
 import numpy as np
@@ -26,7 +27,11 @@ from llmpilot.index import (
     read_manifest,
     write_json,
 )
+from llmpilot.protocols import KeywordIndex
 from llmpilot.types import ScoredId
+
+if TYPE_CHECKING:
+    from llmpilot.index.pg_fts import PgFtsIndex
 
 KIND = "bm25"
 BM25_DIR = "bm25s"
@@ -136,10 +141,15 @@ class BM25Index:
         return index
 
 
-def create_keyword_index(cfg: KeywordIndexConfig) -> BM25Index:
-    """The BM25 index `llmpilot.factory.keyword_index` builds; its tokenizer comes from the factory."""
-    return BM25Index(cfg)
+def create_keyword_index(cfg: KeywordIndexConfig) -> KeywordIndex:
+    """The keyword index `llmpilot.factory.keyword_index` builds; its tokenizer comes from the factory."""
+    return factory.keyword_index(cfg)
 
 
-def load_keyword_index(path: Path) -> BM25Index:
+def load_keyword_index(path: Path) -> BM25Index | PgFtsIndex:
+    """Load a saved keyword index of whichever kind its manifest names."""
+    if read_manifest(path, [KIND, "pg_fts"]).get("kind") == "pg_fts":
+        from llmpilot.index.pg_fts import PgFtsIndex  # here: it imports the factory, as this module
+
+        return PgFtsIndex.load(path)
     return BM25Index.load(path)

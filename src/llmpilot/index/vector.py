@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import ValidationError
@@ -29,6 +29,9 @@ from llmpilot.index import (
 from llmpilot.protocols import VectorIndex
 from llmpilot.registry import vector_indexes
 from llmpilot.types import ScoredId
+
+if TYPE_CHECKING:
+    from llmpilot.index.pgvector import PgVectorIndex
 
 #: Queries scored per matmul in the exact index: bounds the (batch x corpus) score matrix.
 _QUERY_BATCH = 256
@@ -269,7 +272,11 @@ def create_vector_index(cfg: VectorIndexConfig, dim: int) -> VectorIndex:
     return factory.vector_index(cfg, dim)
 
 
-def load_vector_index(path: Path) -> BuiltinVectorIndex:
+def load_vector_index(path: Path) -> BuiltinVectorIndex | PgVectorIndex:
     """Load a saved vector index of whichever kind its manifest names."""
-    kind = read_manifest(path, list(_KINDS)).get("kind")
+    kind = read_manifest(path, [*_KINDS, "pgvector"]).get("kind")
+    if kind == "pgvector":
+        from llmpilot.index.pgvector import PgVectorIndex  # here: it imports this module
+
+        return PgVectorIndex.load(path)
     return _KINDS[str(kind)].load(path)

@@ -87,16 +87,18 @@ def catalog_entries(
     project: Path | None = None,
     gguf: Sequence[Path] = (),
     spaces: Sequence[Path] = (),
+    overrides: Sequence[str] = (),
 ) -> list[CatalogEntry]:
     """The catalog: local models, then GGUF files (`gguf`, then those the project's config and search
     spaces name), endpoints and registered adapters. A `gguf` path that is not a readable GGUF model is
-    an error (ModelNotAvailableError); a configured path that is missing is listed as unavailable."""
+    an error (ModelNotAvailableError); a configured path that is missing is listed as unavailable.
+    `overrides`: `--set KEY=VALUE` items over the project's config."""
     configs: list[tuple[str, PipelineConfig]] = []
     store_adapters: list[CatalogEntry] = []
     if project is not None:
         from llmpilot.project import Project
 
-        opened = Project.open(project)
+        opened = Project.open(project, overrides)
         configs.append(("config", opened.config))
         store_adapters = _registered_adapters(opened)
     for space_path in spaces:

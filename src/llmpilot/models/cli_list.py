@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from llmpilot.cli_options import SetOpt, check_overrides_have_project
 from llmpilot.generation.chat_formats import HEADER_READER
 from llmpilot.generation.fetched import megabytes, models_dir
 from llmpilot.models.catalog import CatalogEntry, catalog_entries
@@ -82,6 +83,7 @@ def list_command(
         Path | None,
         typer.Option("--project", "-p", help="Also list the models this project's config and store name."),
     ] = None,
+    overrides: SetOpt = None,
     gguf: Annotated[
         list[Path] | None,
         typer.Option("--gguf", help="A GGUF file to describe from its header (repeatable)."),
@@ -92,7 +94,8 @@ def list_command(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the catalog as JSON.")] = False,
 ) -> None:
-    entries = catalog_entries(project=project, gguf=gguf or (), spaces=space or ())
+    check_overrides_have_project(overrides, project)
+    entries = catalog_entries(project=project, gguf=gguf or (), spaces=space or (), overrides=overrides or ())
     if json_out:
         payload = {
             "models": [e.to_dict() for e in entries],

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from llmpilot.cli_options import SetOpt, check_overrides_have_project
+
 console = Console()
 
 #: One string per paragraph: rich would otherwise keep a docstring's hard line breaks. Set as the
@@ -49,6 +51,7 @@ def pairwise_command(
             "--project", "-p", help="Project folder (holds llmpilot.yaml), or a config file inside one."
         ),
     ] = None,
+    overrides: SetOpt = None,
     questions: Annotated[
         Path | None, typer.Option(help='Questions: JSONL {"id"?, "text"} or an eval set (any import format).')
     ] = None,
@@ -65,7 +68,8 @@ def pairwise_command(
     from llmpilot.models.pairwise_specs import parse_spec, split_models
     from llmpilot.project import Project
 
-    proj = Project.open(project) if project is not None else None
+    check_overrides_have_project(overrides, project)
+    proj = Project.open(project, overrides or ()) if project is not None else None
     base = proj.config.generator if proj is not None else None
     spec_a, spec_b = (parse_spec(s, base, what="--models") for s in split_models(models))
     if max_tokens is not None:

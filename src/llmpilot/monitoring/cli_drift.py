@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from llmpilot.cli_options import SetOpt, check_overrides_have_project
+
 if TYPE_CHECKING:
     from llmpilot.monitoring.drift_inputs import AlertHook
     from llmpilot.project import Project
@@ -97,6 +99,7 @@ def register(monitor_app: typer.Typer) -> None:
             ),
         ] = None,
         config: Annotated[Path | None, typer.Option(help="Config file (its folder is the project).")] = None,
+        overrides: SetOpt = None,
         collection: Annotated[
             str | None, typer.Option(help="Only this collection's traces; alerts are filed under it.")
         ] = None,
@@ -126,10 +129,11 @@ def register(monitor_app: typer.Typer) -> None:
         from llmpilot.project import Project
 
         opened = None
+        check_overrides_have_project(overrides, config or project)
         if config is not None or project is not None:
             location = config if config is not None else project
             assert location is not None
-            opened = Project.open(location)
+            opened = Project.open(location, overrides or ())
         try:
             report = run_drift_check(
                 opened,

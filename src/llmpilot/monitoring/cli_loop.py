@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from llmpilot.cli_options import SetOpt
 from llmpilot.project import Project
 
 out = Console()
@@ -52,12 +53,14 @@ def _short(text: str | None, n: int = 70) -> str:
 
 def register_review(review_app: typer.Typer) -> None:
     @review_app.command("collect")
-    def review_collect(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    def review_collect(
+        project: ProjectOpt = Path("."), overrides: SetOpt = None, as_json: JsonOpt = False
+    ) -> None:
         """Queue feedback (corrections, thumbs-down, ratings ≤ 2) and abstained answers for review.
         The server queues feedback as it arrives; this also picks up what came before."""
         from llmpilot.monitoring.review import collect, pipeline_search
 
-        proj = Project.open(project)
+        proj = Project.open(project, overrides or ())
         added = collect(proj.store, search=pipeline_search(proj))
         if as_json:
             _print_json(added)
@@ -67,6 +70,7 @@ def register_review(review_app: typer.Typer) -> None:
     @review_app.command("list")
     def review_list(
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         status: Annotated[str, typer.Option(help="pending | approved | rejected | all")] = "pending",
         as_json: JsonOpt = False,
     ) -> None:
@@ -76,7 +80,7 @@ def register_review(review_app: typer.Typer) -> None:
 
         if status not in ("pending", "approved", "rejected", "all"):
             raise LlmpilotError(f"--status must be pending, approved, rejected or all, got {status!r}")
-        items = MonitorStore(Project.open(project).store).review_items(
+        items = MonitorStore(Project.open(project, overrides or ()).store).review_items(
             status=None if status == "all" else status
         )
         if as_json:
@@ -109,6 +113,7 @@ def register_review(review_app: typer.Typer) -> None:
     def review_approve(
         item_id: Annotated[int, typer.Argument(help="The item's id (see `llmpilot review list`).")],
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         answer: Annotated[
             str | None, typer.Option(help="The reference answer (default: the user's correction).")
         ] = None,
@@ -121,7 +126,7 @@ def register_review(review_app: typer.Typer) -> None:
         """Add the item to the project's eval set, with its provenance."""
         from llmpilot.monitoring.review import approve
 
-        proj = Project.open(project)
+        proj = Project.open(project, overrides or ())
         item = approve(proj, item_id, reviewer=_who(who), answer=answer, doc_ids=doc_id)
         out.print(f"added {item['id']} to the eval set ({proj.config.monitoring.eval_set})")
 
@@ -129,12 +134,13 @@ def register_review(review_app: typer.Typer) -> None:
     def review_reject(
         item_id: Annotated[int, typer.Argument(help="The item's id.")],
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         who: AsOpt = None,
     ) -> None:
         """Leave the item out of the eval set (recorded, not deleted)."""
         from llmpilot.monitoring.review import reject
 
-        reject(Project.open(project), item_id, reviewer=_who(who))
+        reject(Project.open(project, overrides or ()), item_id, reviewer=_who(who))
         out.print(f"rejected review item {item_id}")
 
 
@@ -143,12 +149,14 @@ def register_review(review_app: typer.Typer) -> None:
 
 def register_deploy(deploy_app: typer.Typer) -> None:
     @deploy_app.command("list")
-    def deploy_list(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    def deploy_list(
+        project: ProjectOpt = Path("."), overrides: SetOpt = None, as_json: JsonOpt = False
+    ) -> None:
         """Every config version (live, candidates, retired), the deployments and the experiments."""
         from llmpilot.monitoring.store import MonitorStore
         from llmpilot.monitoring.versions import ensure_live_version
 
-        proj = Project.open(project)
+        proj = Project.open(project, overrides or ())
         ensure_live_version(proj)
         monitor = MonitorStore(proj.store)
         data = {
@@ -192,19 +200,21 @@ def register_deploy(deploy_app: typer.Typer) -> None:
             Path, typer.Argument(help="A config file: best.yaml from `optimize`, or a variant.")
         ],
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         note: Annotated[str, typer.Option(help="Why this candidate.")] = "",
         who: AsOpt = None,
     ) -> None:
         """Register a candidate version (its chunks and indexes are built from the stored documents)."""
         from llmpilot.monitoring.versions import add_candidate
 
-        version = add_candidate(Project.open(project), config, note=note, by=_who(who))
+        version = add_candidate(Project.open(project, overrides or ()), config, note=note, by=_who(who))
         out.print(f"candidate config version {version.id} ({version.config_hash})")
 
     @deploy_app.command("reoptimize")
     def deploy_reoptimize(
         space: Annotated[Path, typer.Option(help="Search space YAML (see examples/space-*.yaml).")],
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the study.")] = None,
         workdir: Annotated[Path, typer.Option(help="Optimizer work folder.")] = Path(".llmpilot-bench"),
         who: AsOpt = None,
@@ -214,7 +224,7 @@ def register_deploy(deploy_app: typer.Typer) -> None:
         becomes a candidate version."""
         from llmpilot.monitoring.reoptimize import reoptimize
 
-        proj = Project.open(project)
+        proj = Project.open(project, overrides or ())
         folder = out_dir or proj.root / "reports" / "reoptimize"
         version, report = reoptimize(proj, space, folder, workdir=workdir, by=_who(who), progress=progress)
         out.print(f"candidate config version {version.id}: {version.note}")
@@ -224,12 +234,13 @@ def register_deploy(deploy_app: typer.Typer) -> None:
     def deploy_compare(
         candidate: Annotated[int, typer.Argument(help="Candidate version.")],
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Offline: the live and the candidate version on the eval set, paired per item."""
         from llmpilot.monitoring.deploy import compare_offline
 
-        result = compare_offline(Project.open(project), candidate)
+        result = compare_offline(Project.open(project, overrides or ()), candidate)
         if as_json:
             _print_json(result)
             return
@@ -250,10 +261,14 @@ def register_deploy(deploy_app: typer.Typer) -> None:
             )
         out.print(table)
 
-    def _start(candidate: int, project: Path, mode: str, fraction: float) -> None:
+    def _start(
+        candidate: int, project: Path, overrides: list[str] | None, mode: str, fraction: float
+    ) -> None:
         from llmpilot.monitoring.deploy import start_experiment
 
-        experiment = start_experiment(Project.open(project), candidate, mode=mode, fraction=fraction)
+        experiment = start_experiment(
+            Project.open(project, overrides or ()), candidate, mode=mode, fraction=fraction
+        )
         out.print(
             f"experiment {experiment}: {mode} of config version {candidate} on {fraction:.0%} of the traffic "
             "(a running server picks it up within seconds; `llmpilot deploy report`)"
@@ -263,25 +278,28 @@ def register_deploy(deploy_app: typer.Typer) -> None:
     def deploy_shadow(
         candidate: Annotated[int, typer.Argument(help="Candidate version.")],
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         fraction: Annotated[float, typer.Option(help="Share of live requests answered again.")] = 1.0,
     ) -> None:
         """Answer live requests again with the candidate in the background (users see the live answer)."""
-        _start(candidate, project, "shadow", fraction)
+        _start(candidate, project, overrides, "shadow", fraction)
 
     @deploy_app.command("split")
     def deploy_split(
         candidate: Annotated[int, typer.Argument(help="Candidate version.")],
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         fraction: Annotated[
             float, typer.Option(help="Share of callers (API keys) served by the candidate.")
         ] = 0.1,
     ) -> None:
         """Serve a sticky share of the callers with the candidate."""
-        _start(candidate, project, "split", fraction)
+        _start(candidate, project, overrides, "split", fraction)
 
     @deploy_app.command("report")
     def deploy_report(
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         experiment: Annotated[
             int | None, typer.Option(help="Experiment id (default: the running one).")
         ] = None,
@@ -290,7 +308,7 @@ def register_deploy(deploy_app: typer.Typer) -> None:
         """The online comparison so far: judge scores, feedback, the significance test and the verdict."""
         from llmpilot.monitoring.deploy import experiment_report
 
-        report = experiment_report(Project.open(project), experiment)
+        report = experiment_report(Project.open(project, overrides or ()), experiment)
         if as_json:
             _print_json(report)
             return
@@ -312,17 +330,18 @@ def register_deploy(deploy_app: typer.Typer) -> None:
         out.print(f"verdict: [bold]{report['verdict']}[/]")
 
     @deploy_app.command("stop")
-    def deploy_stop(project: ProjectOpt = Path(".")) -> None:
+    def deploy_stop(project: ProjectOpt = Path("."), overrides: SetOpt = None) -> None:
         """Stop the running experiment (its verdict is recorded)."""
         from llmpilot.monitoring.deploy import stop_experiment
 
-        report = stop_experiment(Project.open(project))
+        report = stop_experiment(Project.open(project, overrides or ()))
         out.print(f"stopped experiment {report['experiment']['id']}: verdict {report['verdict']}")
 
     @deploy_app.command("promote")
     def deploy_promote(
         version: Annotated[int, typer.Argument(help="The version to serve.")],
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         force: Annotated[bool, typer.Option(help="Promote even without a 'promote' verdict.")] = False,
         offline: Annotated[
             bool, typer.Option(help="Also record the offline comparison as evidence.")
@@ -333,7 +352,7 @@ def register_deploy(deploy_app: typer.Typer) -> None:
         comparison's 'promote' verdict unless --force; the evidence is recorded either way."""
         from llmpilot.monitoring.deploy import compare_offline, promote_with_evidence
 
-        proj = Project.open(project)
+        proj = Project.open(project, overrides or ())
         evidence_offline = compare_offline(proj, version) if offline else None
         result = promote_with_evidence(proj, version, actor=_who(who), offline=evidence_offline, force=force)
         out.print(f"config version {version} is live (was {result['previous_version']})")
@@ -341,6 +360,7 @@ def register_deploy(deploy_app: typer.Typer) -> None:
     @deploy_app.command("rollback")
     def deploy_rollback(
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         to: Annotated[
             int | None, typer.Option(help="Version to go back to (default: the previous live one).")
         ] = None,
@@ -349,7 +369,7 @@ def register_deploy(deploy_app: typer.Typer) -> None:
         """Serve the version that was live before (a running server swaps within seconds)."""
         from llmpilot.monitoring.versions import rollback
 
-        version, previous = rollback(Project.open(project), actor=_who(who), to=to)
+        version, previous = rollback(Project.open(project, overrides or ()), actor=_who(who), to=to)
         out.print(f"config version {version.id} is live again (was {previous})")
 
 
@@ -358,6 +378,7 @@ def register_deploy(deploy_app: typer.Typer) -> None:
 
 def sync_command(
     project: ProjectOpt = Path("."),
+    overrides: SetOpt = None,
     as_json: JsonOpt = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -365,7 +386,7 @@ def sync_command(
     cached answers are dropped and, when documents changed, a re-evaluation is queued."""
     from llmpilot.monitoring.sync import sync
 
-    report = sync(Project.open(project), progress=progress)
+    report = sync(Project.open(project, overrides or ()), progress=progress)
     if as_json:
         _print_json(report.as_dict())
     else:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from llmpilot.cli_options import SetOpt
 from llmpilot.errors import LlmpilotError
 from llmpilot.project import Project
 
@@ -53,8 +54,8 @@ def parse_every(value: str) -> float:
     return float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
 
 
-def _open(project: Path) -> Project:
-    return Project.open(project)
+def _open(project: Path, overrides: list[str] | None) -> Project:
+    return Project.open(project, overrides or ())
 
 
 def _check_eval_set(proj: Project) -> None:
@@ -182,6 +183,7 @@ def register(monitor_app: typer.Typer) -> None:
     @monitor_app.command("run")
     def run_command(
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         collection: CollectionOpt = None,
         judge: JudgeOpt = None,
         json_out: Annotated[
@@ -197,7 +199,7 @@ def register(monitor_app: typer.Typer) -> None:
         significant drop. Cron-friendly: one pass, then exit."""
         from llmpilot.monitoring.reevaluate import monitor_once
 
-        proj = _open(project)
+        proj = _open(project, overrides)
         console = Console(stderr=str(json_out) == "-")
         try:
             _check_eval_set(proj)
@@ -215,6 +217,7 @@ def register(monitor_app: typer.Typer) -> None:
     def watch_command(
         every: Annotated[str, typer.Option(help="Time between passes: 1h, 30m, 90s …")],
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         collection: CollectionOpt = None,
         judge: JudgeOpt = None,
         max_runs: Annotated[int | None, typer.Option(min=1, help="Stop after this many passes.")] = None,
@@ -231,7 +234,7 @@ def register(monitor_app: typer.Typer) -> None:
                 started = time.monotonic()
                 passes += 1
                 try:
-                    proj = _open(project)
+                    proj = _open(project, overrides)
                     try:
                         _check_eval_set(proj)
                         result = monitor_once(proj, collection=collection, judge=judge)
@@ -256,6 +259,7 @@ def register(monitor_app: typer.Typer) -> None:
     @monitor_app.command("alerts")
     def alerts_command(
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         collection: CollectionOpt = None,
         limit: Annotated[int, typer.Option(min=1, help="How many of the newest alerts to list.")] = 20,
         ack: Annotated[int | None, typer.Option(help="Acknowledge this alert id.")] = None,
@@ -264,7 +268,7 @@ def register(monitor_app: typer.Typer) -> None:
         """List alerts, newest first (evidence and delivery with --json); --ack ID acknowledges one."""
         from llmpilot.monitoring.store import MonitorStore
 
-        proj = _open(project)
+        proj = _open(project, overrides)
         try:
             monitor = MonitorStore(proj.store)
             if ack is not None:
@@ -296,6 +300,7 @@ def register(monitor_app: typer.Typer) -> None:
     @monitor_app.command("runs")
     def runs_command(
         project: ProjectOpt = Path("."),
+        overrides: SetOpt = None,
         collection: CollectionOpt = None,
         limit: Annotated[int, typer.Option(min=1, help="How many of the newest runs to list.")] = 20,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -303,7 +308,7 @@ def register(monitor_app: typer.Typer) -> None:
         """List monitor runs, newest first: kind, status, baseline, alert and main metrics."""
         from llmpilot.monitoring.store import MonitorStore
 
-        proj = _open(project)
+        proj = _open(project, overrides)
         try:
             runs = MonitorStore(proj.store).monitor_runs(collection=collection, limit=limit)
         finally:

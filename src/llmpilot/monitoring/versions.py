@@ -55,19 +55,52 @@ def _same_yaml(stored: str, cfg: PipelineConfig) -> bool:
 
 
 def version_config(project: Project, version: ConfigVersion) -> PipelineConfig:
-    """The version's config with its model paths resolved against the project folder."""
+    """The version's config with the project's `--set` overrides over it (settings of this process,
+    whichever version it serves) and its model paths resolved against the project folder."""
     raw = yaml.safe_load(version.config_yaml) or {}
-    return resolve_model_paths(parse_config(raw, f"config version {version.id}"), project.root)
+    cfg = parse_config(raw, f"config version {version.id}", overrides=project.overrides)
+    return resolve_model_paths(cfg, project.root)
 
 
 def project_for(project: Project, version: ConfigVersion) -> Project:
-    """The project as it would be with `version` live: same folder and store, that version's config."""
+    """The project as it would be with `version` live: same folder, store and overrides, that
+    version's config."""
     return Project(
         root=project.root,
         config=version_config(project, version),
         config_path=project.config_path,
         _store=project.store,  # one store, one engine: the version differs, the documents do not
+        overrides=project.overrides,
     )
+
+
+def overrides_note(project: Project, version: ConfigVersion) -> str | None:
+    """One line when the project's `--set` overrides change a hashed setting of `version` (what is
+    served then is not that recorded version); None when they change none (store, batch size,
+    monitoring: deployment settings) or there are none. Overrides are never recorded as a version."""
+    if not project.overrides:
+        return None
+    raw = yaml.safe_load(version.config_yaml) or {}
+    recorded = parse_config(raw, f"config version {version.id}")
+    served = parse_config(raw, f"config version {version.id}", overrides=project.overrides)
+    if served.hash() == recorded.hash():
+        return None
+    changed = sorted(_changed_keys(served.hash_form(), recorded.hash_form()))
+    return (
+        f"--set changes {', '.join(changed)}: the served config ({served.hash()}) differs from live config "
+        f"version {version.id} ({recorded.hash()}); put the change in {project.config_path.name} to record it"
+    )
+
+
+def _changed_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for key in set(a) | set(b):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out |= _changed_keys(x, y, f"{prefix}{key}.")
+        elif x != y:
+            out.add(prefix + key)
+    return out
 
 
 def get_version(project: Project, version_id: int) -> ConfigVersion:

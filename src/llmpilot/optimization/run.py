@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,13 +59,15 @@ def optimize(
     runner_factory: RunnerFactory | None = None,
     progress: bool = False,
     resume: bool = True,
+    overrides: Sequence[str] = (),
 ) -> OptimizationOutput:
+    """`overrides`: `--set KEY=VALUE` items fixing keys of the space (SearchSpace.load)."""
     t0 = time.perf_counter()
     # --dataset takes any supported format (BEIR, AutoRAG parquet, CSV/XLSX): convert it once.
     dataset_dir = as_dataset_folder(dataset_dir, workdir / "datasets")
     # Checked before the first trial: an empty corpus, queries or qrels file fails here, by name.
     dataset = load_dataset(dataset_dir, for_retrieval=True)
-    space = SearchSpace.load(space_file)
+    space = SearchSpace.load(space_file, overrides)
     settings = with_answer_metrics(settings, space)
     evaluator = Evaluator(
         dataset, dataset_dir, workdir, progress=progress, answer_metrics=settings.answer_metrics

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import itertools
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from llmpilot.config import PipelineConfig, parse_config, read_yaml_mapping
+from llmpilot.config import PipelineConfig, merge_config, parse_config, parse_overrides, read_yaml_mapping
 from llmpilot.errors import ConfigError
 
 
@@ -107,9 +108,16 @@ class SearchSpace:
     source: str = "space"
 
     @classmethod
-    def load(cls, path: Path) -> SearchSpace:
+    def load(cls, path: Path, overrides: Sequence[str] = ()) -> SearchSpace:
+        """The space in the YAML file at `path`; `overrides` (`--set KEY=VALUE` items,
+        llmpilot.config.parse_overrides) replace the file's value of their key, varied or not."""
         raw = read_yaml_mapping(path, "search space file not found")
-        return cls.from_dict(raw, source=str(path))
+        space = cls.from_dict(raw, source=str(path))
+        if not overrides:
+            return space
+        # Checked on the space's first config first, so a bad value is reported under its --set item.
+        parse_config(space.base().model_dump(mode="json"), str(path), overrides)
+        return cls.from_dict(merge_config(raw, parse_overrides(overrides)), source=str(path))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "space") -> SearchSpace:

@@ -21,7 +21,7 @@ from typing import Any
 from llmpilot.monitoring import experiments
 from llmpilot.monitoring.evalset import EvalItem, eval_set_path, load_eval_set
 from llmpilot.monitoring.store import MonitorStore
-from llmpilot.monitoring.versions import ensure_live_version, project_for
+from llmpilot.monitoring.versions import ensure_live_version, overrides_note, project_for
 from llmpilot.pipeline import Pipeline
 from llmpilot.project import Project
 from llmpilot.serving.state import Collection
@@ -59,6 +59,10 @@ class Deployment:
         comes in (requests also look, at most every `poll_s`)."""
         live = ensure_live_version(self.project, by="llmpilot serve")
         self.collection.config_version = live.id
+        # `serve --set`: the file stays the live version; say so when the overrides change what it answers.
+        note = overrides_note(self.project, live)
+        if note:
+            log.warning("%s: %s", self.collection.name, note)
         self.refresh(force=True, wait=True)
         if follow:
             threading.Thread(target=self._follow, name="llmpilot-deployment", daemon=True).start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 
 from fastapi import Depends, Request
@@ -98,6 +99,8 @@ def save_trace(
         # The retrieval confidence (best dense cosine, else squashed BM25): llmpilot.monitoring's drift
         # signal; the sources' fused scores are min-max normalized per query and cannot be compared.
         "retrieval_confidence": answer.signals.get("retrieval"),
+        # Which server process answered (`serve --workers N` runs N of them over one store).
+        "worker_pid": os.getpid(),
     }
     latency = {key: answer.latency_ms.get(key, 0.0) for key in ("retrieve", "generate", "total")}
     latency.update({key: ms for key, ms in answer.latency_ms.items() if key not in latency})

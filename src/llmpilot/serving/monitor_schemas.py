@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -136,7 +136,8 @@ class ApproveRequest(Strict):
     the cited documents)."""
 
     answer: str | None = Field(None, max_length=MAX_TEXT_CHARS)
-    doc_ids: list[str] | None = Field(None, max_length=50)
+    #: Item lengths are in the schema (not only in the validator), so schema-valid input is accepted.
+    doc_ids: list[Annotated[str, Field(min_length=1, max_length=500)]] | None = Field(None, max_length=50)
 
     @field_validator("answer")
     @classmethod
@@ -150,8 +151,6 @@ class ApproveRequest(Strict):
     def _doc_ids(cls, value: list[str] | None) -> list[str] | None:
         if value is not None:
             for doc_id in value:
-                if not doc_id or len(doc_id) > 500:
-                    raise ValueError("each doc id must be 1-500 characters")
                 doc_id.encode("utf-8")
         return value
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmpilot.errors import LlmpilotError
 from llmpilot.pipeline import Pipeline
@@ -26,6 +28,8 @@ class CollectionSpec:
     location: Path
     tenant: str = DEFAULT_TENANT
     name: str | None = None
+    #: `--set KEY=VALUE` items applied over the project's config (Project.open).
+    overrides: tuple[str, ...] = ()
 
 
 def parse_rate(value: str) -> int:
@@ -46,13 +50,38 @@ def parse_mount(value: str) -> CollectionSpec:
 
 
 def open_collection(spec: CollectionSpec) -> Collection:
-    project = Project.open(spec.location)
+    project = Project.open(spec.location, spec.overrides)
     name = spec.name or project.root.name
     if not _NAME.match(name):
         raise LlmpilotError(
             f"collection name {name!r}: use letters, digits, '.', '_' or '-' (set it with --name)"
         )
     return Collection(name, spec.tenant, Pipeline(project))
+
+
+#: The response header naming the server process that answered (`serve --workers N` runs N).
+WORKER_HEADER = "X-Llmpilot-Worker"
+
+
+class WorkerHeader:
+    """Adds `X-Llmpilot-Worker: <pid>` to every response, so a client or a load balancer's log can
+    tell which worker answered (an error to investigate, how evenly the load spreads)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.header = (WORKER_HEADER.lower().encode(), str(os.getpid()).encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
 
 
 def build_app(
@@ -76,13 +105,15 @@ def build_app(
         for collection in collections:
             collection.warm()
     store = ServingStore(collections[0].pipeline.project.store)
-    return create_app(collections, store, settings, ui=ui, follow_versions=True)
+    app = create_app(collections, store, settings, ui=ui, follow_versions=True)
+    app.add_middleware(WorkerHeader)
+    return app
 
 
 def run(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
     import uvicorn
 
-    # One process: sessions and rate limits live in memory, and the models are loaded once.
+    # One process (`--workers N`: serving/workers.py), with the models loaded once, in this process.
     # A bounded graceful shutdown: SIGTERM waits up to 5 s for answers in flight, then cancels them
     # (GuardedStream releases the model), so a stuck client cannot keep the server alive.
     uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1, timeout_graceful_shutdown=5)

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from llmpilot.answering import AnswerRun, Responder
 from llmpilot.pipeline import Pipeline, Sampling
-from llmpilot.serving.auth import RateLimiter, SessionManager
 from llmpilot.serving.errors import ApiError
 from llmpilot.store.serving import ServingStore
+from llmpilot.store.shared_state import RateLimitStore, SessionStore
 
 if TYPE_CHECKING:
     from llmpilot.serving.deployment import Deployment
@@ -143,15 +143,16 @@ class ServerState:
     telemetry: Telemetry | None = None
     #: Per served collection (by tenant and name): its config versions and experiments (create_app).
     deployments: dict[tuple[str, str], Deployment] = field(default_factory=dict)
-    sessions: SessionManager = field(init=False)
-    limiter: RateLimiter = field(init=False)
+    #: Sessions and rate limits are in the store: shared by every worker over it.
+    sessions: SessionStore = field(init=False)
+    limiter: RateLimitStore = field(init=False)
 
     def __post_init__(self) -> None:
         names = [(c.tenant, c.name) for c in self.collections]
         if len(set(names)) != len(names):
             raise ValueError(f"two collections share a tenant and name: {names}")
-        self.sessions = SessionManager(self.settings.session_ttl_s)
-        self.limiter = RateLimiter(self.settings.rate_limit_per_min)
+        self.sessions = SessionStore(self.store.store, self.settings.session_ttl_s)
+        self.limiter = RateLimitStore(self.store.store, self.settings.rate_limit_per_min)
 
     def collections_for(self, tenant: str) -> list[Collection]:
         return [c for c in self.collections if c.tenant == tenant]

@@ -1,4 +1,4 @@
-"""The store of record: SQLAlchemy Core over SQLite (PostgreSQL-ready DDL; see migrations.py)."""
+"""The store of record: SQLAlchemy Core over SQLite or PostgreSQL (the same migrations; see migrations.py)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,15 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(url.database)
 
 
+def _server_hint(url: URL, problem: str) -> str:
+    """What to do about a database server that refused us."""
+    if "does not exist" in problem and url.database:
+        return f"create the database (CREATE DATABASE {url.database}) or point `store` at an existing one"
+    if "Connection refused" in problem or "could not connect" in problem:
+        return "check the URL and that the database server is running (a local one: `llmpilot db up`)"
+    return "check the URL, the user's rights and that the database server is running"
+
+
 #: pip names of the PostgreSQL drivers whose module name differs from what to install.
 #: What to install for a missing driver: psycopg comes with llmpilot's `postgres` extra.
 _PIP_NAMES = {"psycopg": "llmpilot[postgres]", "psycopg2": "psycopg2-binary"}
@@ -97,7 +106,11 @@ def _engine(raw_url: str, setting: str) -> Engine:
             f"create it, or {fix}"
         )
     try:
-        return create_engine(url, future=True)
+        if backend == "sqlite":
+            return create_engine(url, future=True)
+        # A server can restart under a long-running `serve`: test pooled connections before use. The
+        # pool (5 + 10 overflow per process) waits up to 30 s for a free connection under load.
+        return create_engine(url, future=True, pool_pre_ping=True, pool_size=5, max_overflow=10)
     except NoSuchModuleError:
         raise StoreError(
             f"{setting}: {shown!r} names an unknown database driver {url.drivername!r}; {fix}"
@@ -140,7 +153,7 @@ class Store:
             hint = (
                 "check that it names an llmpilot store (a SQLite database file) in a writable folder"
                 if engine.dialect.name == "sqlite"
-                else "check the URL and that the database server is running"
+                else _server_hint(engine.url, str(exc.orig or exc))
             )
             raise StoreError(
                 f"{setting}: cannot open the store at {shown!r}: {_first_line(exc.orig or exc)}; {hint}"
@@ -183,11 +196,7 @@ class Store:
             if db_file is None:
                 return self._memory_lock
             return writer_locks.FileWriterLock(db_file.with_name(db_file.name + ".lock"))
-        # PostgreSQL will hold pg_try_advisory_lock on a dedicated connection (same two methods).
-        raise StoreError(
-            f"the writer lock supports SQLite stores only so far; {url.get_backend_name()} stores get "
-            "it (an advisory lock) with PostgreSQL support"
-        )
+        return writer_locks.AdvisoryWriterLock(self.engine)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -7,8 +7,9 @@ A lock has one non-blocking job (`try_acquire`/`release`, plus who holds it for 
   when the holder dies, even by kill -9, so a crashed run never leaves a stale lock behind (a lock
   row in a table would need heartbeats and stale-lock detection for that).
 - SQLite in memory: a plain thread lock (the database lives in this process only).
-- PostgreSQL (later): `pg_try_advisory_lock(key)` on a dedicated connection fits the same two
-  methods and has the same "released when the holder's session dies" property.
+- PostgreSQL: `pg_try_advisory_lock(key)` on a dedicated connection: the server drops it when the
+  holder's session ends (a crash or kill -9 closes the socket), the same property as flock. The holder
+  is told by that connection's application_name (63 bytes at most, so shortened).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
 
 from llmpilot.errors import StoreError
 
@@ -107,6 +111,64 @@ class ThreadWriterLock:
 
     def holder(self) -> str | None:
         return self._holder
+
+
+class AdvisoryWriterLock:
+    """A PostgreSQL session-level advisory lock held on a connection of its own."""
+
+    #: One key for "the llmpilot store of this database" (any 64-bit constant; here 'llmpilot' in hex).
+    KEY = 0x6C6C6D70696C6F74
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+
+    def try_acquire(self, holder: str) -> bool:
+        from sqlalchemy import text
+
+        if self._conn is not None:
+            raise RuntimeError("this lock instance is already held")
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.KEY}).scalar())
+            if got:
+                conn.execute(text("SELECT set_config('application_name', :h, false)"), {"h": holder[:63]})
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def release(self) -> None:
+        from sqlalchemy import text
+
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.KEY})
+            conn.execute(text("SELECT set_config('application_name', '', false)"))
+        finally:
+            conn.close()
+
+    def holder(self) -> str | None:
+        from sqlalchemy import text
+
+        # An advisory lock on a bigint key shows in pg_locks as classid (high 32 bits) + objid (low).
+        query = text(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        try:
+            with self.engine.connect() as conn:
+                name = conn.execute(query, {"hi": self.KEY >> 32, "lo": self.KEY & 0xFFFFFFFF}).scalar()
+        except Exception:  # only used in messages: never let it hide the real problem
+            return None
+        return str(name) if name else None
 
 
 def holder_line(purpose: str) -> str:

@@ -30,6 +30,9 @@ _TYPES: dict[str, dict[str, str]] = {
 
 SUPPORTED_DIALECTS = tuple(_TYPES)
 
+#: The advisory lock key PostgreSQL stores are migrated under ('lpmigrat' in hex).
+_MIGRATION_LOCK_KEY = 0x6C706D6967726174
+
 _MIGRATIONS_DDL = """
 CREATE TABLE IF NOT EXISTS migrations (
     name VARCHAR(200) NOT NULL,
@@ -455,6 +458,37 @@ def m006_monitoring(conn: Connection) -> None:
     run_ddl(conn, M006_MONITORING)
 
 
+#: What several `llmpilot serve` workers (processes, hosts) share besides keys and traces: sign-in
+#: sessions (only the token's sha256 is stored) and each key's rate-limit window.
+M007_SHARED_SERVING_STATE: tuple[str, ...] = (
+    """
+    CREATE TABLE sessions (
+        token_hash VARCHAR(64) NOT NULL,
+        key_id INTEGER NOT NULL,
+        created_at {TIMESTAMPTZ} NOT NULL,
+        expires_at {TIMESTAMPTZ} NOT NULL,
+        PRIMARY KEY (token_hash),
+        FOREIGN KEY (key_id) REFERENCES api_keys (id) ON DELETE CASCADE
+    )
+    """,
+    "CREATE INDEX ix_sessions_expires_at ON sessions (expires_at)",
+    """
+    CREATE TABLE rate_windows (
+        key_id INTEGER NOT NULL,
+        window_start FLOAT NOT NULL,
+        hits INTEGER NOT NULL,
+        PRIMARY KEY (key_id),
+        FOREIGN KEY (key_id) REFERENCES api_keys (id) ON DELETE CASCADE
+    )
+    """,
+)
+
+
+@migration("m007_shared_serving_state")
+def m007_shared_serving_state(conn: Connection) -> None:
+    run_ddl(conn, M007_SHARED_SERVING_STATE)
+
+
 # --- applying them ------------------------------------------------------------------------------
 
 
@@ -486,6 +520,10 @@ def migrate(conn: Connection) -> list[str]:
         # half a migration behind. IMMEDIATE also takes the write lock before reading what is
         # applied, so two processes opening a new store at once migrate it once, one after the other.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        # PostgreSQL runs DDL in the transaction; a transaction-level advisory lock makes processes that
+        # open a new store at once (serve workers) migrate it once, one after the other.
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
     run_ddl(conn, (_MIGRATIONS_DDL,))
     todo = set(pending(conn))
     now_applied = []

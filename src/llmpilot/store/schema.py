@@ -381,3 +381,25 @@ watched_sources = Table(
     Column("added_at", DateTime(timezone=True), nullable=False),
     Column("last_synced_at", DateTime(timezone=True)),
 )
+
+#: Browser sign-in sessions, shared by every server worker: the cookie's token is never stored, only
+#: its sha256. Expired rows are deleted lazily (when a session is created).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("key_id", Integer, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+#: Each API key's current rate-limit window (one row per key), counted by one atomic upsert so that
+#: workers in several processes or hosts share one budget.
+rate_windows = Table(
+    "rate_windows",
+    metadata,
+    Column("key_id", Integer, ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True),
+    #: Unix time (seconds) the window began: the key's first request after the previous one ended.
+    Column("window_start", Float, nullable=False),
+    Column("hits", Integer, nullable=False),
+)

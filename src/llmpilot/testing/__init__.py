@@ -12,7 +12,8 @@ that names (or builds) your component; every test then runs against it, through 
             return "paragraph"
 
 Suites: `ChunkerContract`, `EmbedderContract` (+ `SemanticEmbedderContract`), `TokenizerContract`
-(BM25 keyword search with the tokenizer), `VectorIndexContract`, `GeneratorContract`.
+(BM25 keyword search with the tokenizer), `VectorIndexContract`, `GeneratorContract`, and `StoreContract`
+(the store of record on a database backend: override `store_url`).
 `CONTRACT_SUITES` maps each registry to its suite. They need pytest and hypothesis (docs/PLUGINS.md).
 """
 
@@ -22,6 +23,7 @@ from llmpilot.testing.chunker import ChunkerContract
 from llmpilot.testing.embedder import EmbedderContract, SemanticEmbedderContract
 from llmpilot.testing.generator import GeneratorContract
 from llmpilot.testing.keyword_index import TokenizerContract
+from llmpilot.testing.store import StoreContract
 from llmpilot.testing.vector_index import VectorIndexContract
 
 #: The contract suite of each component kind, by registry attribute name (`llmpilot.registry.<kind>`).
@@ -39,6 +41,7 @@ __all__ = [
     "EmbedderContract",
     "GeneratorContract",
     "SemanticEmbedderContract",
+    "StoreContract",
     "TokenizerContract",
     "VectorIndexContract",
 ]
