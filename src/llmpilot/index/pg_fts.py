@@ -343,17 +343,21 @@ class PgFtsIndex(PgIndexBase):
 # --- a project's pg_fts index (indexing.open_indexes) --------------------------------------------
 
 
+def project_database(project: Project) -> str:
+    """The database of a project's pg_fts index: index.keyword.url, else the store when it is
+    PostgreSQL, else env LLMPILOT_PGVECTOR_URL (as pgvector.project_database)."""
+    return project_url(project, project.config.index.keyword.url, PgFtsIndex.what, PgFtsIndex.setting)
+
+
 def attach_to_project(index: object, project: Project) -> None:
     """Point a pg_fts index at the project's database and namespace (other kinds: nothing to do)."""
     if isinstance(index, PgFtsIndex):
-        url = project_url(project, project.config.index.keyword.url, PgFtsIndex.what, PgFtsIndex.setting)
-        index.attach(url, project_scope(project))
+        index.attach(project_database(project), project_scope(project))
 
 
 def reload_for_project(project: Project, path: Path) -> PgFtsIndex | None:
     """The saved index at `path` on the project's database, or None when its rows are gone."""
-    url = project_url(project, project.config.index.keyword.url, PgFtsIndex.what, PgFtsIndex.setting)
     try:
-        return PgFtsIndex.load(path, url=url)
+        return PgFtsIndex.load(path, url=project_database(project))
     except StaleIndexError:
         return None

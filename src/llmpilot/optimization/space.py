@@ -130,7 +130,7 @@ class SearchSpace:
         tree: dict[str, Any] = {}
         for key, values in self.varied.items():
             _set(tree, key, values[0])
-        return parse_config(_merge(self.fixed, tree), source=self.source)
+        return parse_config(merge_config(self.fixed, tree), source=self.source)
 
     def size(self) -> int:
         n = 1
@@ -143,7 +143,7 @@ class SearchSpace:
         tree: dict[str, Any] = {}
         for key, value in params.items():
             _set(tree, key, value)
-        return canonical(parse_config(_merge(self.fixed, tree), source=self.source))
+        return canonical(parse_config(merge_config(self.fixed, tree), source=self.source))
 
     def candidates(self) -> list[Candidate]:
         """Every distinct config of the space, in a stable order."""
@@ -153,7 +153,7 @@ class SearchSpace:
             tree: dict[str, Any] = {}
             for key, value in zip(keys, combo, strict=True):
                 _set(tree, key, value)
-            cfg = canonical(parse_config(_merge(self.fixed, tree), source=self.source))
+            cfg = canonical(parse_config(merge_config(self.fixed, tree), source=self.source))
             if cfg.hash() in seen:
                 continue
             chosen = dict(zip(keys, combo, strict=True))
@@ -171,16 +171,6 @@ class SearchSpace:
             for value in self.varied[key]
             if value != chosen[key]
         )
-
-
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for key, value in b.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _get(tree: dict[str, Any], dotted: str) -> Any:
