@@ -27,6 +27,7 @@ from llmpilot.monitoring.cli import deploy_app, monitor_app, review_app
 from llmpilot.monitoring.cli_loop import sync_command
 from llmpilot.project import Project
 from llmpilot.store.cli_db import db_app
+from llmpilot.transforms.cli import data_app, transform_app
 
 if TYPE_CHECKING:
     from llmpilot.optimization.results import StudyResult
@@ -47,6 +48,8 @@ app.add_typer(monitor_app, name="monitor")
 app.add_typer(review_app, name="review")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(db_app, name="db")
+app.add_typer(data_app, name="data")
+app.add_typer(transform_app, name="transform")
 app.command("sync")(sync_command)
 app.command("finetune")(finetune_command)
 app.command("finetune-embedder")(finetune_embedder_command)
@@ -122,6 +125,21 @@ def ingest(
     text_column: Annotated[str, typer.Option(help="Column holding the document text (with --sql).")] = "text",
     id_column: Annotated[str, typer.Option(help="Column holding a stable row id (with --sql).")] = "id",
     title_column: Annotated[str | None, typer.Option(help="Optional title column (with --sql).")] = None,
+    ask: Annotated[
+        str | None,
+        typer.Option(
+            help="With --sql instead of --query: describe the rows in plain words; a read-only SELECT is "
+            "drafted from the schema, shown with a preview of its rows, and run after you confirm."
+        ),
+    ] = None,
+    ask_with: Annotated[
+        str,
+        typer.Option(
+            help="With --ask: rules (bilingual keyword matching on the schema) or model "
+            "(the project's generator)."
+        ),
+    ] = "rules",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="With --ask: ingest without asking.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     config: Annotated[Path | None, typer.Option(help="Config file (its folder is the project).")] = None,
     overrides: SetOpt = None,
@@ -151,14 +169,27 @@ def ingest(
 
     if not paths and not sql:
         raise LlmpilotError("nothing to ingest: give file/folder paths and/or --sql URL --query 'SELECT …'")
-    if sql and not query:
-        raise LlmpilotError("--sql needs --query 'SELECT …' returning one document per row")
+    if ask is not None and (not sql or query):
+        raise LlmpilotError(
+            "--ask goes with --sql URL and instead of --query: --sql URL --ask 'active FAQ entries'"
+        )
+    if sql and not query and ask is None:
+        raise LlmpilotError("--sql needs --query 'SELECT …' returning one document per row (or --ask '…')")
     use_ray = ray_workers is not None or ray_address is not None
     if use_ray:
         from llmpilot.ingest_ray import check_options
 
         check_options(ray_workers, ray_address)
     proj = _open(project, config, overrides)
+    if sql and ask is not None:
+        from llmpilot.sources.cli_ask import draft_and_confirm
+
+        if ask_with not in ("rules", "model"):
+            raise LlmpilotError(f"--ask-with {ask_with!r}: use rules or model")
+        drafted = draft_and_confirm(proj, sql, ask, use_model=ask_with == "model", yes=yes, out=out, err=err)
+        if drafted is None:
+            raise typer.Exit(1)
+        query, text_column, id_column, title_column = drafted
     discovery = discover_files(paths or [])
     units = list(discovery.units)
     origins = list(discovery.origins)

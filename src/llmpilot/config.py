@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from llmpilot import registry
@@ -60,6 +68,22 @@ class TransformsConfig(Section):
     pii: list[PiiKind] = Field(default_factory=lambda: list(ALL_PII))
     pii_replacement: str = "[{kind}]"
     detect_language: bool = True
+    #: Plan steps (llmpilot.transforms.plan's vocabulary), applied after unicode/whitespace and before
+    #: PII redaction; `llmpilot transform apply` appends to them, `transform undo` restores the previous.
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("steps")
+    @classmethod
+    def _valid_steps(cls, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not steps:
+            return steps
+        # Imported here: the plan module imports the transforms package, which imports this module.
+        from llmpilot.transforms.plan import PlanError, parse_plan, steps_as_config
+
+        try:
+            return steps_as_config(parse_plan({"version": 1, "steps": steps}, where="transforms.steps"))
+        except PlanError as exc:  # a ValueError is what pydantic reports with the file and field
+            raise ValueError(str(exc)) from None
 
 
 class ChunkingConfig(Section):

@@ -71,6 +71,9 @@ class PreparedUnit:
     unit: SourceUnit
     #: Transformed documents, in load order (ids and sources as loaded).
     docs: list[Document] = field(default_factory=list)
+    #: The documents as loaded, kept in the store so transforms can be re-applied without re-reading
+    #: the source; None when the unit was itself loaded from that copy (nothing new to keep).
+    raw: list[Document] | None = None
     #: Chunks of each document, worked out up front (remote); None: chunk on the driver after dedup.
     chunks: list[list[Chunk]] | None = None
     #: Row-level problems, (source, reason), in load order.
@@ -90,13 +93,14 @@ def prepare_unit(unit: SourceUnit, transforms: TransformPipeline, chunker: Chunk
         lines = str(exc).strip().splitlines()
         reason = f"cannot load it: {type(exc).__name__}" + (f": {lines[0]}" if lines else "")
         return PreparedUnit(unit, failure=(unit.key, reason))
-    docs = [transforms.apply(raw) for raw in result.documents]
+    docs = transforms.apply_unit(result.documents)
     chunks = None
     if chunker is not None:
         # Empty documents are skipped by the driver; duplicates' chunks are dropped there.
         chunks = [chunker.split(d) if d.text.strip() else [] for d in docs]
     problems = [(p.source, p.reason) for p in result.problems]
-    return PreparedUnit(unit, docs=docs, chunks=chunks, problems=problems)
+    raw = None if unit.stored else list(result.documents)
+    return PreparedUnit(unit, docs=docs, raw=raw, chunks=chunks, problems=problems)
 
 
 class Executor(Protocol):
@@ -137,6 +141,7 @@ class _PendingDoc:
 class _PendingUnit:
     unit: SourceUnit
     docs: list[_PendingDoc]
+    raw: list[Document] | None = None
 
 
 def make_chunker(cfg: PipelineConfig) -> Chunker:
@@ -282,9 +287,9 @@ class Ingestor:
                 report.units_removed += 1
 
     def _deduplicator(self, exclude_sources: set[str]) -> Deduplicator:
-        t = self.cfg.transforms
-        dedup = Deduplicator(exact=t.dedup_exact, near=t.dedup_near, threshold=t.near_threshold)
-        if t.dedup_exact or t.dedup_near:
+        exact, near, threshold = self.transforms.dedup_settings()
+        dedup = Deduplicator(exact=exact, near=near, threshold=threshold)
+        if exact or near:
             for stored in self.store.documents():
                 if stored.duplicate_of is None and stored.source_key not in exclude_sources:
                     dedup.add(stored.document.id, stored.document.text)
@@ -332,7 +337,7 @@ class Ingestor:
                     chunk_hashes=[text_hash(c.text) for c in chunks],
                 )
             )
-        return _PendingUnit(unit=unit, docs=docs)
+        return _PendingUnit(unit=unit, docs=docs, raw=prepared.raw)
 
     def _embed(self, docs: Sequence[_PendingDoc]) -> None:
         cached = self.cached_embedder
@@ -358,6 +363,7 @@ class Ingestor:
                     fingerprint=unit.fingerprint,
                     transforms_hash=self.transforms_hash,
                     documents=[(d.doc, d.content_hash, d.duplicate_of) for d in pending.docs],
+                    originals=pending.raw,
                 )
                 for d in pending.docs:
                     if d.duplicate_of is None:

@@ -34,6 +34,7 @@ transforms:
   pii: [email, phone, rrn, card]   # redact these; [] keeps text as-is
   pii_replacement: "[{kind}]"
   detect_language: true
+  steps: []               # plan steps (drop boilerplate, redact, split, filter…): `llmpilot transform apply`
 
 chunking:
   method: recursive       # fixed | recursive | sentence | a plugin's name (docs/PLUGINS.md)

@@ -64,6 +64,7 @@ def test_migration_ddl_runs_on_postgresql(postgres_socket: Path) -> None:
     statements = [migrations._MIGRATIONS_DDL, *migrations.M001_CORE, *migrations.M002_TRIALS]
     statements += [*migrations.M003_SERVING, *migrations.M004_ANSWER_CACHE, *migrations.M005_ADAPTERS]
     statements += [*migrations.M006_MONITORING, *migrations.M007_SHARED_SERVING_STATE]
+    statements += [*migrations.M008_SOURCE_DOCUMENTS]
     script = ["BEGIN;", *(s.format(**types).strip() + ";" for s in statements)]
     # Rows through the dialect-switched types: SERIAL ids, BYTEA vectors, timestamptz.
     script += [

@@ -30,6 +30,8 @@ MONITORING_TABLES = (
 )  # fmt: skip
 #: The tables m007_shared_serving_state adds.
 SHARED_STATE_TABLES = ("sessions", "rate_windows")
+#: The tables m008_source_documents adds.
+SOURCE_DOCUMENT_TABLES = ("source_documents", "transform_versions")
 
 
 def _through(name: str) -> tuple[str, ...]:
@@ -40,12 +42,21 @@ def _through(name: str) -> tuple[str, ...]:
 #: migrations that opening them applies: the previous release (m006) and an older one (m004).
 RELEASES = [
     pytest.param(
-        _through("m006_monitoring"), set(SHARED_STATE_TABLES), ("m007_shared_serving_state",), id="m006"
+        _through("m007_shared_serving_state"),
+        set(SOURCE_DOCUMENT_TABLES),
+        ("m008_source_documents",),
+        id="m007",
+    ),
+    pytest.param(
+        _through("m006_monitoring"),
+        {*SHARED_STATE_TABLES, *SOURCE_DOCUMENT_TABLES},
+        ("m007_shared_serving_state", "m008_source_documents"),
+        id="m006",
     ),
     pytest.param(
         _through("m004_answer_cache"),
-        {"adapters", *MONITORING_TABLES, *SHARED_STATE_TABLES},
-        ("m005_adapters", "m006_monitoring", "m007_shared_serving_state"),
+        {"adapters", *MONITORING_TABLES, *SHARED_STATE_TABLES, *SOURCE_DOCUMENT_TABLES},
+        ("m005_adapters", "m006_monitoring", "m007_shared_serving_state", "m008_source_documents"),
         id="m004",
     ),
 ]

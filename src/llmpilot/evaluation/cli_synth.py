@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         else:
             found = discover_files(sources)
             transforms = TransformPipeline(cfg.transforms)
-            docs = [transforms.apply(d) for u in found.units for d in u.load().documents]
+            docs = [d for u in found.units for d in transforms.apply_unit(u.load().documents)]
         # Model paths in a config file are relative to its folder, as in a project.
         base = config.parent if config else Path()
         generator = factory.generator(resolve_generator_paths(cfg.generator, base))

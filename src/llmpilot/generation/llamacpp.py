@@ -10,6 +10,7 @@ one call at a time (llama.cpp contexts are not thread-safe).
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import threading
@@ -188,6 +189,32 @@ class LlamaCppGenerator:
         self._check_room(choice.get("finish_reason"), bool(text), max_tokens)
         return text
 
+    def generate_json(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        schema: dict[str, Any],
+        max_tokens: int,
+        temperature: float = 0.0,
+    ) -> str:
+        """A JSON text that `schema` admits: decoding runs under a grammar built from the schema. A reply
+        cut at max_tokens is returned as it is (incomplete JSON); the caller's parser reports it."""
+        grammar = _json_grammar(schema)
+        loaded = self._model()
+        with loaded.lock:
+            try:
+                # `grammar` rather than response_format={"type": "json_object", "schema": ...}: that path
+                # silently falls back to any-JSON when the schema does not convert (llama_chat_format.py).
+                result = loaded.llm.create_chat_completion(
+                    **self._request(messages, max_tokens, temperature), grammar=grammar
+                )
+            except ValueError as exc:
+                raise self._too_long(exc) from None
+        choice = result["choices"][0]
+        text = str(choice["message"].get("content") or "")
+        self._check_room(choice.get("finish_reason"), bool(text), max_tokens)
+        return text
+
     def stream(
         self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float
     ) -> Iterator[str]:
@@ -208,6 +235,30 @@ class LlamaCppGenerator:
                     self._check_room(choice.get("finish_reason"), produced, max_tokens)
             except ValueError as exc:
                 raise self._too_long(exc) from None
+
+
+def _json_grammar(schema: dict[str, Any]) -> Any:
+    """llama.cpp's grammar for `schema`; a schema its converter cannot express is an error, not any-JSON."""
+    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import SchemaConverter
+
+    class _Converter(SchemaConverter):
+        # llama-cpp-python 0.3.x writes const/enum strings into the grammar without escaping their
+        # backslashes, so "a\nb" decodes as a raw newline and "^\\s" as "^\s" (invalid JSON). Escape
+        # the JSON text for the GBNF literal ourselves; non-ASCII stays as is (the model writes Hangul).
+        def _generate_constant_rule(self, value: Any) -> str:
+            literal = json.dumps(value, ensure_ascii=False).replace("\\", "\\\\").replace('"', '\\"')
+            return f'"{literal}"'
+
+    try:
+        converter = _Converter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+        converter.visit(converter.resolve_refs(json.loads(json.dumps(schema)), "schema"), "")
+        return LlamaGrammar.from_string(converter.format_grammar(), verbose=False)
+    except (ValueError, AssertionError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"the JSON schema for constrained decoding cannot be turned into a llama.cpp grammar ({exc}); "
+            "simplify the schema (no lookarounds or backreferences in `pattern`)"
+        ) from None
 
 
 @generators.register("llama-cpp")

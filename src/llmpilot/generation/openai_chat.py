@@ -67,10 +67,31 @@ class OpenAIChatGenerator:
         )
 
     def generate(self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float) -> str:
+        return self._complete(self._payload(messages, max_tokens, temperature, False))
+
+    def generate_json(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        schema: dict[str, Any],
+        max_tokens: int,
+        temperature: float = 0.0,
+    ) -> str:
+        """A JSON text that `schema` admits, by the server's structured outputs (OpenAI, vLLM, llama.cpp's
+        server); a server without them ignores or rejects `response_format` (the HTTP error says which)."""
+        payload = self._payload(messages, max_tokens, temperature, False)
+        payload["response_format"] = {
+            "type": "json_schema",
+            # Not strict: OpenAI's strict mode wants every property required and no maxLength/minItems,
+            # which the plan schema's optional fields break; the reply is parsed and validated anyway.
+            "json_schema": {"name": "plan", "schema": schema, "strict": False},
+        }
+        return self._complete(payload)
+
+    def _complete(self, payload: dict[str, Any]) -> str:
+        """POST one non-streamed chat completion; its message content."""
         try:
-            response = self._http().post(
-                self.url, json=self._payload(messages, max_tokens, temperature, False)
-            )
+            response = self._http().post(self.url, json=payload)
         except httpx.TimeoutException as exc:
             raise self._timeout(exc) from None
         except httpx.TransportError as exc:

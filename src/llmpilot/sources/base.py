@@ -53,6 +53,9 @@ class SourceUnit:
     #: Cheap change detector (sha256 of a file's bytes); None means always load (SQL).
     fingerprint: str | None
     loader: Callable[[], LoadResult] = field(repr=False, compare=False)
+    #: Loaded from the store's copy of the unit's original documents (`transform apply`/`undo`), not
+    #: from the source itself: there is no new original to keep.
+    stored: bool = False
 
     def load(self) -> LoadResult:
         """Load the unit's documents. Raises SourceError when the whole unit is unreadable."""

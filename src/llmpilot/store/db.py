@@ -241,8 +241,10 @@ class Store:
         fingerprint: str | None,
         transforms_hash: str,
         documents: Sequence[tuple[Document, str, str | None]],
+        originals: Sequence[Document] | None = None,
     ) -> None:
-        """Replace a unit's documents (doc, content_hash, duplicate_of) inside the caller's transaction."""
+        """Replace a unit's documents (doc, content_hash, duplicate_of) inside the caller's transaction;
+        and its originals (the documents as loaded, before transforms) unless None (kept as stored)."""
         now = _now()
         values = {
             "origin": origin,
@@ -286,6 +288,51 @@ class Store:
                 conn.execute(update(schema.documents).where(schema.documents.c.id == doc.id).values(**row))
             else:
                 conn.execute(insert(schema.documents).values(id=doc.id, **row))
+        if originals is not None:
+            conn.execute(delete(schema.source_documents).where(schema.source_documents.c.source_key == key))
+            if originals:
+                conn.execute(
+                    insert(schema.source_documents),
+                    [
+                        {
+                            "source_key": key,
+                            "ordinal": i,
+                            "id": doc.id,
+                            "source": doc.source,
+                            "title": doc.title,
+                            "text": doc.text,
+                            "language": doc.language,
+                            "metadata_json": json.dumps(doc.metadata, ensure_ascii=False, sort_keys=True),
+                        }
+                        for i, doc in enumerate(originals)
+                    ],
+                )
+
+    def originals(self, keys: Iterable[str] | None = None) -> dict[str, list[Document]]:
+        """Each unit's documents as loaded (before transforms), in load order, by unit key."""
+        table = schema.source_documents
+        query = select(table).order_by(table.c.source_key, table.c.ordinal)
+        out: dict[str, list[Document]] = {}
+        with self.engine.connect() as conn:
+            if keys is None:
+                rows = list(conn.execute(query))
+            else:
+                wanted = list(keys)
+                rows = []
+                for i in range(0, len(wanted), 500):
+                    rows.extend(conn.execute(query.where(table.c.source_key.in_(wanted[i : i + 500]))))
+        for r in rows:
+            out.setdefault(r.source_key, []).append(
+                Document(
+                    id=r.id,
+                    text=r.text,
+                    title=r.title,
+                    source=r.source,
+                    language=r.language,
+                    metadata=json.loads(r.metadata_json),
+                )
+            )
+        return out
 
     def delete_source(self, conn: Connection, key: str) -> int:
         ids = [
@@ -293,6 +340,7 @@ class Store:
             for r in conn.execute(select(schema.documents.c.id).where(schema.documents.c.source_key == key))
         ]
         self._delete_documents(conn, ids)
+        conn.execute(delete(schema.source_documents).where(schema.source_documents.c.source_key == key))
         conn.execute(delete(schema.sources).where(schema.sources.c.key == key))
         return len(ids)
 

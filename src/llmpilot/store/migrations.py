@@ -489,6 +489,45 @@ def m007_shared_serving_state(conn: Connection) -> None:
     run_ddl(conn, M007_SHARED_SERVING_STATE)
 
 
+#: The documents of each source unit exactly as they were loaded, before any transform, so that a new
+#: transform plan re-derives the store's documents without re-reading files or databases (and `undo`
+#: restores them); and the history of transform plans applied to the project.
+M008_SOURCE_DOCUMENTS: tuple[str, ...] = (
+    """
+    CREATE TABLE source_documents (
+        source_key VARCHAR(1000) NOT NULL,
+        ordinal INTEGER NOT NULL,
+        id VARCHAR(1000) NOT NULL,
+        source VARCHAR(2000) NOT NULL,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        language VARCHAR(16),
+        metadata_json TEXT NOT NULL,
+        PRIMARY KEY (source_key, ordinal),
+        FOREIGN KEY (source_key) REFERENCES sources ("key") ON DELETE CASCADE
+    )
+    """,
+    """
+    CREATE TABLE transform_versions (
+        version INTEGER NOT NULL,
+        steps_before_json TEXT NOT NULL,
+        steps_after_json TEXT NOT NULL,
+        plan_json TEXT NOT NULL,
+        request TEXT,
+        report_json TEXT NOT NULL,
+        created_at {TIMESTAMPTZ} NOT NULL,
+        undone_at {TIMESTAMPTZ},
+        PRIMARY KEY (version)
+    )
+    """,
+)
+
+
+@migration("m008_source_documents")
+def m008_source_documents(conn: Connection) -> None:
+    run_ddl(conn, M008_SOURCE_DOCUMENTS)
+
+
 # --- applying them ------------------------------------------------------------------------------
 
 

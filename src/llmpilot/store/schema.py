@@ -403,3 +403,35 @@ rate_windows = Table(
     Column("window_start", Float, nullable=False),
     Column("hits", Integer, nullable=False),
 )
+
+#: Each source unit's documents exactly as loaded (before transforms): what `transform apply` and
+#: `transform undo` re-derive the documents table from, without re-reading files or databases.
+source_documents = Table(
+    "source_documents",
+    metadata,
+    Column("source_key", String(1000), ForeignKey("sources.key", ondelete="CASCADE"), primary_key=True),
+    #: Load order within the unit (dedup and split ids depend on it).
+    Column("ordinal", Integer, primary_key=True),
+    Column("id", String(1000), nullable=False),
+    Column("source", String(2000), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("language", String(16)),
+    Column("metadata_json", Text, nullable=False),
+)
+
+#: Transform plans applied to the project (`transform apply`), newest last; `transform undo` restores
+#: `steps_before` of the newest version not yet undone.
+transform_versions = Table(
+    "transform_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("steps_before_json", Text, nullable=False),
+    Column("steps_after_json", Text, nullable=False),
+    Column("plan_json", Text, nullable=False),
+    Column("request", Text),
+    #: What applying it changed (documents, chunks, …), as `transform apply` reported it.
+    Column("report_json", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("undone_at", DateTime(timezone=True)),
+)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -97,6 +98,35 @@ class StoreContract:
         with store.transaction() as conn:
             assert store.delete_source(conn, "files/a.md") == 2
         assert store.documents() == [] and store.chunks("set") == ([], [])
+
+    def test_original_documents_are_kept_in_load_order_until_replaced(self, store: Store) -> None:
+        docs = _docs()
+        raw = [replace(d, text=d.text + "\n(raw)") for d in reversed(docs)]
+        with store.transaction() as conn:
+            store.replace_source(
+                conn,
+                key="files/a.md",
+                origin="files",
+                fingerprint="f1",
+                transforms_hash="t",
+                documents=[(d, f"h-{d.id}", None) for d in docs],
+                originals=raw,
+            )
+        assert store.originals() == {"files/a.md": raw}
+        # Re-derived documents (originals=None) leave the kept originals as they are.
+        with store.transaction() as conn:
+            store.replace_source(
+                conn,
+                key="files/a.md",
+                origin="files",
+                fingerprint="f1",
+                transforms_hash="t2",
+                documents=[(docs[0], "h2", None)],
+            )
+        assert store.originals(["files/a.md", "other"]) == {"files/a.md": raw}
+        with store.transaction() as conn:
+            store.delete_source(conn, "files/a.md")
+        assert store.originals() == {}
 
     def test_a_failed_transaction_leaves_nothing(self, store: Store) -> None:
         with pytest.raises(RuntimeError), store.transaction() as conn:
