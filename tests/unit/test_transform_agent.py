@@ -502,3 +502,46 @@ def test_a_model_may_only_rewrite_or_redact_what_the_request_asks_for() -> None:
     phones = suggest_for_request("고객 전화번호 가려줘", make_profile(), make_sample(), generator=generator)
     assert [(s.op, s.kinds) for s in phones.plan.steps] == [("redact_pii", ["phone"])]
     assert "step 1 (redact_pii): email left out (not asked)" in phones.notes
+
+
+@pytest.mark.parametrize(
+    ("request_text", "consents"),
+    [
+        ("질문마다 문서를 나눠줘", False),
+        ("remove page numbers", False),
+        ("split the FAQ into one document per question", False),
+        ("초안 문서는 빼줘", True),
+        ("remove the stub pages", True),
+        ("only keep English documents", True),
+    ],
+)
+def test_only_a_request_to_remove_documents_lets_a_model_drop_them(request_text: str, consents: bool) -> None:
+    generator = ScriptedGenerator([{"op": "drop_documents", "pattern": "목차"}])
+    suggestion = suggest_for_request(request_text, make_profile(), make_sample(), generator=generator)
+    assert (ops(suggestion) == ["drop_documents"]) is consents, suggestion.notes
+
+
+@pytest.mark.parametrize(
+    ("request_text", "keep", "kept"),
+    [
+        ("한국어 문서만 남겨줘", ["ko"], True),
+        ("한국어 문서만 남겨줘", ["en"], False),  # SmolLM2 wrote this: the opposite of the request
+        ("영어로 된 문서는 빼줘", ["ko"], True),
+        ("remove the stub pages", ["en"], False),  # no language named
+    ],
+)
+def test_a_model_language_filter_must_agree_with_the_request(
+    request_text: str, keep: list[str], kept: bool
+) -> None:
+    generator = ScriptedGenerator([{"op": "filter_language", "keep": keep}])
+    suggestion = suggest_for_request(request_text, make_profile(), make_sample(), generator=generator)
+    assert (ops(suggestion) == ["filter_language"]) is kept, suggestion.notes
+
+
+def test_a_model_length_filter_needs_a_request_about_length() -> None:
+    generator = ScriptedGenerator([{"op": "filter_length", "max_chars": 162}])
+    page_lines = suggest_for_request(
+        "remove the 'Page N of M' lines from the pages", make_profile(), make_sample(), generator=generator
+    )
+    assert page_lines.plan.steps == []
+    assert "does not ask to drop documents by length" in page_lines.notes[0]

@@ -151,8 +151,15 @@ def suggest_from_profile(profile: DataProfile, *, sample: Sequence[Document] | N
 #: copy such steps from the prompt's examples; a plan that silently removes documents is the damage
 #: the preview checks exist to stop.
 _DROPS_DOCUMENTS = re.compile(
-    r"\b(?:documents?|docs?|files?|pages?|entries|drafts?|stubs?|duplicat\w*)\b|\bonly\b|"
-    r"문서|파일|항목|초안|중복|만\s*(?:남|두|유지)|[가-힣]+만\b",
+    # "remove the draft documents", "drop stub pages", "keep only Korean", "duplicates"
+    r"\b(?:remove|drop|delete|exclude|discard|filter|skip|get\s+rid\s+of)\b[^,.;]{0,40}"
+    r"\b(?:documents?|docs?|files?|pages?(?!\s*(?:numbers?|no\b))|entries|articles?|posts?|drafts?|stubs?)\b"
+    r"|\b(?:documents?|docs?|files?|pages?|entries|drafts?|stubs?)\b[^,.;]{0,30}"
+    r"\b(?:removed|dropped|deleted|excluded|go|out)\b"
+    r"|\bonly\b|\bduplicat\w*|\bdedup\w*"
+    # "초안 문서는 빼줘", "짧은 글은 지워", "한국어 문서만 남겨", "중복"
+    r"|(?:문서|파일|항목|초안|글|게시물|페이지)[^,.;]{0,12}(?:빼|제외|삭제|지워|없애|거르|걸러|버려)"
+    r"|만\s*(?:남|두|유지|있|골라)|중복",
     re.IGNORECASE,
 )
 SuggestMode = str  # "auto" | "rules" | "model"
@@ -234,6 +241,32 @@ def _is_line_removal(step: Any) -> bool:
     return step.op in ("drop_lines", "drop_block") or (step.op == "regex_replace" and not step.replacement)
 
 
+_ASKS_FOR_LENGTH = re.compile(
+    r"\b(?:short\w*|long\w*|length|empty|stubs?|tiny|characters|chars)\b|짧|길이|긴\s|빈\s*문서|글자|자\s*(?:이하|미만|이상|넘)",
+    re.IGNORECASE,
+)
+_LANGUAGE_NAMES = {
+    "ko": re.compile(r"korean|한국어|한글|국문", re.IGNORECASE),
+    "en": re.compile(r"english|영어|영문", re.IGNORECASE),
+    "ja": re.compile(r"japanese|일본어", re.IGNORECASE),
+    "zh": re.compile(r"chinese|중국어", re.IGNORECASE),
+}
+_REMOVE_WORDS = re.compile(
+    r"\b(?:remove|drop|delete|exclude|without)\b|빼|제외|삭제|지워|없애", re.IGNORECASE
+)
+
+
+def _languages_agree(keep: set[str], request: str) -> bool:
+    """A model's filter_language keeps the languages the request names ("한국어 문서만 남겨줘": ko), or
+    only others when the request removes the named ones ("영어 문서는 빼줘": not en)."""
+    named = {code for code, words in _LANGUAGE_NAMES.items() if words.search(request)}
+    if not named:
+        return False
+    if keep <= named:
+        return True
+    return not keep & named and bool(_REMOVE_WORDS.search(request))
+
+
 def _asked_pii_kinds(intents: Sequence[str]) -> set[str]:
     return set().union(*(_PII_INTENTS[i] for i in intents if i in _PII_INTENTS))
 
@@ -267,6 +300,10 @@ def _grounded(
         problem = None
         if step.op in ("drop_section", "keep_section") and not _ASKS_FOR_SECTION.search(request):
             problem = "the request does not ask to cut a section"
+        elif step.op == "filter_length" and not _ASKS_FOR_LENGTH.search(request):
+            problem = "the request does not ask to drop documents by length"
+        elif step.op == "filter_language" and not _languages_agree(set(step.keep), request):
+            problem = f"keeping {', '.join(step.keep)} is not what the request says"
         elif step.op in _REWRITE_INTENT and _REWRITE_INTENT[step.op] not in intents:
             problem = f"the request does not ask for {_REWRITE_INTENT[step.op]}"
         elif step.op == "redact_pii" and not set(step.kinds) <= asked_kinds:
