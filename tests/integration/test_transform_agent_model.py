@@ -43,9 +43,10 @@ def test_the_model_path_returns_a_valid_plan(smollm2: Generator, request_text: s
     assert not any("not valid" in note for note in suggestion.notes), suggestion.notes
     assert suggestion.plan.request == request_text
 
-    # What survives the checks is exactly the checked plan, and it damages nothing.
+    # What survives is a part of what the preview checks keep (the guard rails may drop more: steps the
+    # request does not license), and it damages nothing.
     kept, _ = check_plan(raw_plan.model_copy(update={"request": request_text}), sample)
-    assert kept == suggestion.plan
+    assert all(step in kept.steps for step in suggestion.plan.steps)
     before = {doc.id: doc.text for doc in sample}
     for doc in apply_steps(suggestion.plan.steps, sample)[0]:
         if doc.id in before and doc.text != before[doc.id]:
